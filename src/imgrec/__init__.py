@@ -1,0 +1,64 @@
+"""imgrec: an out-of-the-box image recognition workbench.
+
+>>> import imgrec
+>>> result = imgrec.train("my_images/", model="resnet18", epochs=10, img_size=64)
+>>> model = imgrec.load(result.run_dir)
+>>> model.predict(["photo.jpg"], top_k=3)
+
+Names are imported lazily, so ``import imgrec`` does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ModelCard",
+    "RunConfig",
+    "TrainResult",
+    "__version__",
+    "check_data",
+    "create_model",
+    "evaluate",
+    "list_models",
+    "load",
+    "predict",
+    "synth_data",
+    "train",
+]
+
+_LAZY = {
+    "train": "imgrec.api",
+    "evaluate": "imgrec.api",
+    "predict": "imgrec.api",
+    "load": "imgrec.api",
+    "check_data": "imgrec.api",
+    "synth_data": "imgrec.api",
+    "TrainResult": "imgrec.api",
+    "RunConfig": "imgrec.config",
+    "ModelCard": "imgrec.models.card",
+    "create_model": "imgrec.models.registry",
+    "list_models": "imgrec.models.registry",
+}
+
+if TYPE_CHECKING:
+    from imgrec.api import TrainResult, check_data, evaluate, load, predict, synth_data, train
+    from imgrec.config import RunConfig
+    from imgrec.models.card import ModelCard
+    from imgrec.models.registry import create_model, list_models
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

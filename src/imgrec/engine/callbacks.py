@@ -1,0 +1,250 @@
+"""Callbacks that make runs observable and exactly resumable.
+
+- :class:`RNGState` saves and restores Python, NumPy and torch random states in the checkpoint.
+- :class:`EpochHistory` collects one row of metrics per epoch and hands it to a sink.
+- :class:`ProgressETA` prints loss, metrics and the time left for the whole run.
+- :class:`BestWeights` keeps the weights of the best epoch by the monitored metric.
+- :class:`FreezeBackbone` trains only the head for the first epochs.
+- :class:`ResumableEarlyStopping` is Lightning's early stopping that takes the patience from
+  the current config on resume instead of the checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from safetensors.torch import save_file
+
+__all__ = [
+    "BestWeights",
+    "EpochHistory",
+    "FreezeBackbone",
+    "ProgressETA",
+    "RNGState",
+    "ResumableEarlyStopping",
+    "format_duration",
+]
+
+EpochSink = Callable[[dict[str, float]], None]
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1m15s"``; ``4000`` -> ``"1h06m"``."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+class RNGState(Callback):
+    """Puts every random generator's state into the checkpoint and restores it on resume."""
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(_as_python_state(state_dict["python"]))
+        np.random.set_state(state_dict["numpy"])
+        torch.set_rng_state(state_dict["torch"].to(torch.uint8))
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.to(torch.uint8) for s in state_dict["cuda"]])
+
+
+def _as_python_state(state: Any) -> Any:
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
+
+
+class EpochHistory(Callback):
+    """One row per epoch: losses, metrics, learning rate, epoch time; sent to ``sink``."""
+
+    KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+    def __init__(self, sink: EpochSink | None = None) -> None:
+        self.sink = sink
+        self.rows: list[dict[str, float]] = []
+        self._started = 0.0
+        self._train_done: float | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()
+        self._train_done = None
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._train_done is None and not trainer.sanity_checking:
+            self._train_done = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+        row: dict[str, float] = {"epoch": float(trainer.current_epoch + 1)}
+        for key in self.KEYS:
+            if key in metrics:
+                row[key] = float(metrics[key])
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        if optimizer is not None:
+            row["lr"] = float(optimizer.param_groups[-1]["lr"])
+        now = time.perf_counter()
+        row["train_time_s"] = (self._train_done or now) - self._started
+        row["epoch_time_s"] = now - self._started
+        self.rows.append(row)
+        if self.sink is not None and trainer.is_global_zero:
+            self.sink(row)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = [dict(r) for r in state_dict.get("rows", [])]
+
+
+class ProgressETA(Callback):
+    """Live progress: epoch, batch, loss, metrics, elapsed time and ETA for the whole run."""
+
+    def __init__(self, stream: TextIO | None = None, *, refresh_s: float = 0.5) -> None:
+        self.stream = stream or sys.stderr
+        self.refresh_s = refresh_s
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._fit_start = 0.0
+        self._epoch_start = 0.0
+        self._last_print = 0.0
+        self._epoch_times: list[float] = []
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fit_start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def _eta(self, trainer: pl.Trainer, fraction_of_epoch: float) -> float:
+        elapsed_epoch = time.perf_counter() - self._epoch_start
+        if self._epoch_times:
+            per_epoch = sum(self._epoch_times[-3:]) / len(self._epoch_times[-3:])
+        elif fraction_of_epoch > 0:
+            per_epoch = elapsed_epoch / fraction_of_epoch
+        else:
+            return math.inf
+        remaining_epochs = (trainer.max_epochs or 1) - trainer.current_epoch - 1
+        return max(0.0, per_epoch - elapsed_epoch) + remaining_epochs * per_epoch
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        now = time.perf_counter()
+        if not self.live or now - self._last_print < self.refresh_s or not trainer.is_global_zero:
+            return
+        self._last_print = now
+        total = trainer.num_training_batches
+        fraction = (batch_idx + 1) / total if isinstance(total, int) and total else 0.0
+        loss = (
+            outputs["loss"].item() if isinstance(outputs, dict) and "loss" in outputs else math.nan
+        )
+        self.stream.write(
+            f"\r  epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+            f"  {batch_idx + 1}/{total}  loss {loss:.4f}"
+            f"  ETA {format_duration(self._eta(trainer, fraction))}   "
+        )
+        self.stream.flush()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        took = time.perf_counter() - self._epoch_start
+        self._epoch_times.append(took)
+        metrics = trainer.callback_metrics
+        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            if key in metrics:
+                parts.append(f"{key} {float(metrics[key]):.4f}")
+        parts.append(f"{took:.1f}s")
+        parts.append(f"ETA {format_duration(self._eta(trainer, 1.0))}")
+        prefix = "\r" if self.live else ""
+        self.stream.write(prefix + "  ".join(parts) + " " * 8 + "\n")
+        self.stream.flush()
+
+
+class BestWeights(Callback):
+    """Saves the model's weights whenever the monitored metric improves."""
+
+    def __init__(self, path: Path, *, monitor: str, mode: str) -> None:
+        self.path = Path(path)
+        self.monitor = monitor
+        self.mode = mode
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+
+    def _improved(self, score: float) -> bool:
+        if self.best_score is None:
+            return True
+        return score > self.best_score if self.mode == "max" else score < self.best_score
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        score = float(trainer.callback_metrics[self.monitor])
+        if not math.isfinite(score) or not self._improved(score):
+            return
+        self.best_score, self.best_epoch = score, trainer.current_epoch + 1
+        if trainer.is_global_zero:
+            model = getattr(pl_module, "model", pl_module)
+            tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            save_file(tensors, str(tmp))
+            tmp.replace(self.path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict.get("best_score")
+        self.best_epoch = state_dict.get("best_epoch")
+
+
+class FreezeBackbone(Callback):
+    """Freezes the backbone for the first ``epochs`` epochs (transfer learning)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        model = getattr(pl_module, "model", None)
+        if model is not None and hasattr(model, "freeze_backbone"):
+            model.freeze_backbone(trainer.current_epoch < self.epochs)
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """Early stopping whose patience follows the current config after a resume."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = patience
+        self.stopped_epoch = 0

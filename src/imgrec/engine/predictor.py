@@ -1,0 +1,162 @@
+"""Using a trained model: rebuilt from its run directory by the card alone.
+
+>>> model = Predictor.from_run_dir("runs/simple_cnn-20261122-101500")
+>>> model.predict(["cat.jpg", "dog.png"], top_k=3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from imgrec.data.augment import normalize
+from imgrec.data.images import is_image_name, load_rgb, resize_rgb, to_rgb
+from imgrec.engine.devices import resolve_accelerator
+from imgrec.errors import DatasetError, ModelError
+from imgrec.models.card import ModelCard
+from imgrec.models.registry import create_model
+
+__all__ = ["ImageInput", "Prediction", "Predictor", "expand_inputs"]
+
+ImageInput = str | Path | Image.Image | np.ndarray
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one image (``error`` set instead when the image is unusable)."""
+
+    source: str
+    label: str | None = None
+    score: float | None = None
+    top_k: list[tuple[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "label": self.label,
+            "score": self.score,
+            "top_k": [{"label": name, "score": score} for name, score in self.top_k],
+            "error": self.error,
+        }
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders expanded to their image files (recursively, sorted)."""
+    out: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p))
+        else:
+            out.append(path)
+    return out
+
+
+class Predictor:
+    """A model plus its preprocessing, ready to predict."""
+
+    def __init__(self, model: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
+        self.card = card
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path, *, device: str = "auto") -> Predictor:
+        """Load ``card.json`` and ``model.safetensors`` from ``run_dir``.
+
+        Raises:
+            ModelError: missing or invalid card or weights.
+        """
+        directory = Path(run_dir)
+        card = ModelCard.load(directory)
+        weights = directory / card.weights_file
+        if not weights.is_file():
+            raise ModelError(
+                f"{weights}: weights file missing. The run may not have finished; "
+                f"`imgrec train --resume {directory}` completes it."
+            )
+        model = create_model(
+            card.architecture,
+            num_classes=card.num_classes,
+            img_size=card.preprocessing.size[0],
+            **card.options,
+        )
+        try:
+            state = load_file(str(weights))
+        except (SafetensorError, OSError) as exc:
+            raise ModelError(f"{weights}: not a readable safetensors file ({exc}).") from exc
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(
+                f"{weights}: weights do not fit the architecture in {directory / 'card.json'} "
+                f"({str(exc).splitlines()[0]})."
+            ) from exc
+        return cls(model, card, device=resolve_accelerator(device))
+
+    def _pixels(self, image: ImageInput) -> np.ndarray:
+        pre = self.card.preprocessing
+        if isinstance(image, str | Path):
+            pil = load_rgb(image)
+        elif isinstance(image, Image.Image):
+            pil = to_rgb(image)
+        elif isinstance(image, np.ndarray):
+            if image.ndim == 2:
+                image = np.stack([image] * 3, axis=-1)
+            if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+                raise DatasetError(
+                    f"array image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}"
+                )
+            pil = to_rgb(Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)).squeeze()))
+        else:
+            raise DatasetError(f"cannot read an image from {type(image).__name__}")
+        return resize_rgb(pil, pre.size, mode=pre.resize_mode, interpolation=pre.interpolation)
+
+    @torch.inference_mode()
+    def logits(self, pixels: np.ndarray) -> torch.Tensor:
+        """Logits ``(B, K)`` for preprocessed uint8 images ``(B, H, W, 3)``."""
+        pre = self.card.preprocessing
+        batch = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(self.device)
+        x = normalize(batch, pre.mean, pre.std, dtype=torch.float32)
+        return self.model(x).float().cpu()
+
+    def predict(
+        self, images: Sequence[ImageInput], *, top_k: int = 5, batch_size: int = 64
+    ) -> list[Prediction]:
+        """Predict labels; unreadable inputs get a :class:`Prediction` with ``error`` set."""
+        k = max(1, min(top_k, self.card.num_classes))
+        results: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start : start + batch_size]
+            pixels: list[np.ndarray] = []
+            slots: list[Prediction] = []
+            for item in chunk:
+                name = str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
+                prediction = Prediction(source=name)
+                try:
+                    pixels.append(self._pixels(item))
+                    slots.append(prediction)
+                except DatasetError as exc:
+                    prediction.error = str(exc)
+                results.append(prediction)
+            if not pixels:
+                continue
+            probs = self.logits(np.stack(pixels)).softmax(dim=1)
+            scores, indices = probs.topk(k, dim=1)
+            for prediction, row_scores, row_indices in zip(slots, scores, indices, strict=True):
+                ranked = [
+                    (self.card.classes[int(i)], float(s))
+                    for s, i in zip(row_scores, row_indices, strict=True)
+                ]
+                prediction.label, prediction.score = ranked[0]
+                prediction.top_k = ranked
+        return results

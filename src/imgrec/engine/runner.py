@@ -1,0 +1,258 @@
+"""One training run from config to run directory: data, model, fit, evaluation, artifacts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from imgrec.config import RunConfig, Settings
+from imgrec.data.augment import sample_policy
+from imgrec.data.loaders import ArrayDataset, make_loader
+from imgrec.data.manifest import Split
+from imgrec.data.prepare import PreparedData, prepare_dataset
+from imgrec.engine.evaluate import evaluate_classifier
+from imgrec.engine.fit import BEST_WEIGHTS, CHECKPOINT, FitResult, fit
+from imgrec.engine.rundir import (
+    CONFIG_FILE,
+    SPLITS_FILE,
+    new_run_dir,
+    now_iso,
+    update_run_status,
+    write_splits,
+)
+from imgrec.evaluation.writers import write_history_csv, write_json
+from imgrec.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Preprocessing
+from imgrec.models.registry import create_model
+from imgrec.models.weights import save_weights
+from imgrec.progress import TextProgress
+from imgrec.tasks.classify import ClassificationTask, inverse_frequency_weights
+
+__all__ = ["dataset_mean_std", "run_training"]
+
+
+def dataset_mean_std(
+    images: np.ndarray, *, max_images: int = 5000
+) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] of (a seeded sample of) ``(N, H, W, 3)`` uint8 images."""
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(images), size=min(len(images), max_images), replace=False)
+    sample = np.asarray(images[np.sort(pick)], dtype=np.float64) / 255.0
+    mean = sample.mean(axis=(0, 1, 2))
+    std = np.maximum(sample.std(axis=(0, 1, 2)), 1e-3)
+    return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in std]
+
+
+def _num_workers(cfg: RunConfig) -> int:
+    if cfg.data.num_workers is not None:
+        return cfg.data.num_workers
+    # Whole-batch fetches from memory need no workers; per-image policies do.
+    return 0 if sample_policy(cfg.train.augment) is None else 2
+
+
+def run_training(
+    cfg: RunConfig, *, settings: Settings, run_dir: Path | None = None, show_progress: bool = True
+) -> tuple[Path, dict[str, Any]]:
+    """Train and evaluate; ``run_dir`` given means resume that run. Returns (run_dir, metrics)."""
+    import lightning.pytorch as pl
+
+    stream = sys.stderr
+    progress = (lambda label: TextProgress(label, stream=stream)) if show_progress else None
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    pl.seed_everything(cfg.train.seed, verbose=False)
+    assert cfg.data.path is not None
+    data = prepare_dataset(
+        cfg.data.path,
+        datasets_dir=settings.datasets_dir,
+        cache_dir=settings.cache_dir if cfg.data.cache else None,
+        img_size=cfg.data.img_size,
+        resize_mode=cfg.data.resize_mode,
+        val_fraction=cfg.data.val_fraction,
+        test_fraction=cfg.data.test_fraction,
+        split_seed=cfg.data.split_seed,
+        progress=progress,
+    )
+    if show_progress:
+        stream.write(data.report.render_text() + "\n")
+    resume = run_dir is not None and (run_dir / CHECKPOINT).is_file()
+    if run_dir is None:
+        run_dir = new_run_dir(Path(cfg.out), name=cfg.name, model_name=cfg.model.name)
+    (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
+    update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=_pid())
+    write_json(run_dir / "data_report.json", data.report.to_dict())
+    write_splits(data.manifest, run_dir / SPLITS_FILE)
+    try:
+        metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress)
+    except KeyboardInterrupt:
+        update_run_status(run_dir, status="interrupted", finished=now_iso())
+        raise
+    except BaseException as exc:
+        update_run_status(
+            run_dir, status="failed", finished=now_iso(), error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    update_run_status(run_dir, status="completed", finished=now_iso(), accuracy=metrics["accuracy"])
+    return run_dir, metrics
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _train_and_evaluate(
+    cfg: RunConfig,
+    settings: Settings,
+    data: PreparedData,
+    run_dir: Path,
+    resume: bool,
+    show_progress: bool,
+) -> dict[str, Any]:
+    classes = data.classes
+    model = create_model(
+        cfg.model.name,
+        num_classes=len(classes),
+        img_size=cfg.data.img_size,
+        weights=cfg.model.weights,
+        pretrained=cfg.model.pretrained,
+        offline=settings.offline,
+        **cfg.model.options,
+    )
+    starts_pretrained = bool(cfg.model.weights or cfg.model.pretrained)
+    if starts_pretrained:
+        mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+    else:
+        mean, std = dataset_mean_std(data.images["train"])
+    preprocessing = Preprocessing(
+        size=(cfg.data.img_size, cfg.data.img_size),
+        resize_mode=cfg.data.resize_mode,
+        mean=tuple(mean),
+        std=tuple(std),
+    )
+    train_set = ArrayDataset(
+        data.images["train"],
+        data.labels["train"],
+        sample_transform=sample_policy(cfg.train.augment),
+    )
+    workers = _num_workers(cfg)
+    train_loader = make_loader(
+        train_set,
+        batch_size=cfg.train.batch_size,
+        train=True,
+        seed=cfg.train.seed,
+        balanced=cfg.data.balanced_sampler,
+        num_workers=workers,
+    )
+    val_split = "val" if "val" in data.images else None
+    val_loader = (
+        make_loader(
+            ArrayDataset(data.images["val"], data.labels["val"]),
+            batch_size=max(cfg.train.batch_size, 256),
+            train=False,
+        )
+        if val_split
+        else None
+    )
+    from imgrec.engine.devices import resolve_accelerator, use_channels_last
+
+    accelerator = resolve_accelerator(cfg.train.device)
+    task = ClassificationTask(
+        model,
+        num_classes=len(classes),
+        train_config=cfg.train,
+        steps_per_epoch=len(train_loader),
+        mean=mean,
+        std=std,
+        class_weights=inverse_frequency_weights(data.labels["train"].tolist(), len(classes))
+        if cfg.train.class_weights
+        else None,
+        backbone_lr_scale=cfg.model.backbone_lr_scale if starts_pretrained else 1.0,
+        channels_last=use_channels_last(cfg.train.channels_last, accelerator),
+    )
+    if task.channels_last:
+        model.to(memory_format=torch.channels_last)
+    result: FitResult = fit(
+        task,
+        train_loader,
+        val_loader,
+        config=cfg.train,
+        run_dir=run_dir,
+        resume=resume,
+        freeze_epochs=cfg.model.freeze_epochs,
+        on_epoch=lambda row: _on_epoch(run_dir, row),
+        show_progress=show_progress,
+    )
+    best = run_dir / BEST_WEIGHTS
+    if best.is_file():
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(best)))
+    write_history_csv(result.history, run_dir / "history.csv")
+    eval_split: Split = (
+        "test" if "test" in data.images else "val" if "val" in data.images else "train"
+    )
+    device = "cuda" if result.accelerator == "cuda" else "cpu"
+    if show_progress:
+        sys.stderr.write(
+            f"evaluating on the {eval_split} split ({len(data.labels[eval_split])} images)\n"
+        )
+    metrics = evaluate_classifier(
+        model.float(),
+        data.images[eval_split],
+        data.labels[eval_split],
+        classes,
+        preprocessing=preprocessing,
+        out_dir=run_dir,
+        device=device,
+        history=result.history,
+    )
+    n_train = len(train_set)
+    trained_epochs = len(result.history)
+    metrics["split"] = eval_split
+    metrics["training"] = {
+        "wall_time_s": round(result.wall_time_s, 3),
+        "epochs_completed": result.epochs_completed,
+        "epochs_this_session": trained_epochs,
+        "stopped_early": result.stopped_early,
+        "best_epoch": result.best_epoch,
+        "best_val": result.best_score,
+        "monitor": cfg.train.monitor,
+        "images_per_second": round(n_train * trained_epochs / result.wall_time_s, 1)
+        if result.wall_time_s > 0 and trained_epochs
+        else None,
+        "accelerator": result.accelerator,
+        "precision": result.precision,
+        "train_images": n_train,
+    }
+    model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
+    save_weights(model_cpu, run_dir / "model.safetensors")
+    card = ModelCard(
+        architecture=getattr(model, "architecture", cfg.model.name),
+        options=dict(getattr(model, "options", cfg.model.options)),
+        classes=list(classes),
+        preprocessing=preprocessing,
+        metrics={k: metrics[k] for k in ("accuracy", "macro_f1", "loss") if k in metrics}
+        | {"split": eval_split},
+        dataset={
+            "fingerprint": data.manifest.fingerprint(),
+            "layout": data.manifest.layout,
+            "source": str(data.manifest.source),
+            "counts": data.manifest.counts(),
+        },
+        training={
+            "epochs": result.epochs_completed,
+            "config": cfg.model_dump(mode="json")["train"],
+        },
+    )
+    card.save(run_dir)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def _on_epoch(run_dir: Path, row: dict[str, float]) -> None:
+    update_run_status(run_dir, last_epoch=int(row["epoch"]), last_metrics=row)
