@@ -128,6 +128,8 @@ def train(
         lambda: api.train(path, config=config, resume=resume, show_progress=not quiet, **flags)
     )
     m = result.metrics
+    if not m:  # a DDP worker process: rank 0 reports
+        return
     typer.echo(
         f"accuracy {m['accuracy']:.4f}  macro F1 {m.get('macro_f1', float('nan')):.4f}  "
         f"on {m.get('split')} ({m.get('num_samples')} images)  "

@@ -247,6 +247,9 @@ class Settings(BaseSettings):
     offline: bool = Field(False, description="Never try to download weights.")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     db_url: str | None = None
+    run_dir: Path | None = Field(
+        None, description="Set by imgrec for DDP worker processes: the run directory to join."
+    )
 
     @property
     def cache_dir(self) -> Path:

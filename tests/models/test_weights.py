@@ -12,7 +12,7 @@ from torch import nn
 from imgrec.errors import ModelError
 from imgrec.models.base import ImageClassifier
 from imgrec.models.registry import create_model
-from imgrec.models.weights import LoadReport, load_weights, parameter_groups, save_weights
+from imgrec.models.weights import LoadReport, load_weights, save_weights
 
 
 def cnn(num_classes: int = 4, seed: int = 0, **options: object) -> ImageClassifier:
@@ -149,12 +149,3 @@ def test_shared_tensors_are_saved(tmp_path: Path) -> None:
     fresh = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False))
     load_weights(fresh, path)
     assert torch.equal(fresh[1].weight, tied[0].weight)
-
-
-def test_parameter_groups_skip_frozen() -> None:
-    model = cnn()
-    assert [g["lr"] for g in parameter_groups(model, lr=0.1, head_lr=1.0)] == [0.1, 1.0]
-    model.freeze_backbone()
-    groups = parameter_groups(model, lr=0.1, head_lr=1.0)
-    assert len(groups) == 1 and groups[0]["lr"] == 1.0
-    assert {id(p) for p in groups[0]["params"]} == {id(p) for p in model.head_parameters()}

@@ -130,7 +130,9 @@ def make_loader(
         batch_size=batch_size,
         sampler=sampler,
         shuffle=False,
-        drop_last=train and len(dataset) > batch_size,
+        # Dropping the ragged last batch only pays on large sets; on small ones (and per DDP rank)
+        # it could drop everything. The task skips a lone size-1 batch instead.
+        drop_last=train and len(dataset) >= 16 * batch_size,
         num_workers=num_workers,
         collate_fn=_keep_batch,
         pin_memory=pin_memory,

@@ -50,6 +50,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     accelerator: str = "cpu"
     precision: str = "32-true"
+    global_rank: int = 0
 
 
 def quiet_lightning() -> None:
@@ -125,7 +126,7 @@ def fit(
     callbacks += extra_callbacks or []
     trainer = pl.Trainer(
         accelerator=accelerator,
-        devices=config.devices if accelerator != "cpu" else 1,
+        devices=config.devices,
         strategy=config.strategy,
         num_nodes=config.num_nodes,
         precision=precision,  # type: ignore[arg-type]  # validated by resolve_precision
@@ -157,4 +158,5 @@ def fit(
         history=list(history.rows),
         accelerator=accelerator,
         precision=precision,
+        global_rank=trainer.global_rank,
     )

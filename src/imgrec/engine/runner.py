@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from imgrec.engine.rundir import (
     update_run_status,
     write_splits,
 )
+from imgrec.errors import ConfigError
 from imgrec.evaluation.writers import write_history_csv, write_json
 from imgrec.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Preprocessing
 from imgrec.models.registry import create_model
@@ -78,13 +80,18 @@ def run_training(
     )
     if show_progress:
         stream.write(data.report.render_text() + "\n")
-    resume = run_dir is not None and (run_dir / CHECKPOINT).is_file()
-    if run_dir is None:
-        run_dir = new_run_dir(Path(cfg.out), name=cfg.name, model_name=cfg.model.name)
+    run_dir = _run_dir_for_this_process(cfg, settings, run_dir)
+    resume = (run_dir / CHECKPOINT).is_file()
+    if not is_rank_zero():
+        return run_dir, _train_and_evaluate(cfg, settings, data, run_dir, resume, False)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
-    update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=_pid())
+    update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=os.getpid())
     write_json(run_dir / "data_report.json", data.report.to_dict())
     write_splits(data.manifest, run_dir / SPLITS_FILE)
+    # Lightning's DDP launcher starts the other processes by re-running this command; they
+    # inherit the environment and so join this run directory instead of making their own.
+    previous = os.environ.get("IMGREC_RUN_DIR")
+    os.environ["IMGREC_RUN_DIR"] = str(run_dir)
     try:
         metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress)
     except KeyboardInterrupt:
@@ -95,14 +102,39 @@ def run_training(
             run_dir, status="failed", finished=now_iso(), error=f"{type(exc).__name__}: {exc}"
         )
         raise
+    finally:
+        if previous is None:
+            os.environ.pop("IMGREC_RUN_DIR", None)
+        else:
+            os.environ["IMGREC_RUN_DIR"] = previous
     update_run_status(run_dir, status="completed", finished=now_iso(), accuracy=metrics["accuracy"])
     return run_dir, metrics
 
 
-def _pid() -> int:
-    import os
+def is_rank_zero() -> bool:
+    """True in the process that owns the run directory (always, outside distributed training)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    return os.getpid()
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _run_dir_for_this_process(cfg: RunConfig, settings: Settings, run_dir: Path | None) -> Path:
+    """The given run directory (resume), the one a DDP parent shares, or a new one."""
+    if run_dir is not None:
+        return run_dir
+    if settings.run_dir is not None:
+        settings.run_dir.mkdir(parents=True, exist_ok=True)
+        return settings.run_dir
+    if is_rank_zero():
+        return new_run_dir(Path(cfg.out), name=cfg.name, model_name=cfg.model.name)
+    if cfg.name is None:
+        raise ConfigError(
+            "this process was started by torchrun (rank > 0): pass --name so that every process "
+            "writes to the same run directory."
+        )
+    shared = Path(cfg.out) / cfg.name
+    shared.mkdir(parents=True, exist_ok=True)
+    return shared
 
 
 def _train_and_evaluate(
@@ -187,6 +219,8 @@ def _train_and_evaluate(
         on_epoch=lambda row: _on_epoch(run_dir, row),
         show_progress=show_progress,
     )
+    if result.global_rank != 0:
+        return {}  # only rank 0 evaluates and writes artifacts
     best = run_dir / BEST_WEIGHTS
     if best.is_file():
         from safetensors.torch import load_file

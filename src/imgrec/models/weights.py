@@ -1,4 +1,4 @@
-"""Weights: local files (safetensors or weights-only state dicts), library caches, freezing.
+"""Weights: local files (safetensors or weights-only state dicts) and library caches.
 
 Nothing a user supplies is unpickled: ``.pt/.pth/.bin/.ckpt`` files go through
 ``torch.load(weights_only=True)`` and anything needing more is refused with a way to convert it.
@@ -31,7 +31,6 @@ __all__ = [
     "load_timm",
     "load_torchvision",
     "load_weights",
-    "parameter_groups",
     "save_weights",
     "torchvision_weights",
 ]
@@ -312,7 +311,8 @@ def _timm_cache(cfg: Any, cache_dir: Path | None) -> tuple[Path | None, list[Pat
     timm reads the Hugging Face cache when the weights have a hub id, else the torch hub cache.
     """
     looked: list[Path] = []
-    how, probe = [], cfg.url
+    url = None if cfg.custom_load else cfg.url  # custom formats (.npz) need timm's own loader
+    how, probe = [], url or ""
     if cfg.hf_hub_id:
         from huggingface_hub import constants, try_to_load_from_cache
 
@@ -386,15 +386,3 @@ def adapt_input_channels(model: nn.Module, in_chans: int) -> None:
     new.weight = nn.Parameter(adapted.contiguous())
     parent, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent), child, new)
-
-
-def parameter_groups(
-    model: ImageClassifier, *, lr: float, head_lr: float | None = None
-) -> list[dict[str, Any]]:
-    """Optimizer groups: trainable backbone parameters at ``lr``, head parameters at ``head_lr``
-    (default ``lr``); frozen parameters are left out. Empty groups are dropped."""
-    groups = [
-        {"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr": lr},
-        {"params": [p for p in model.head_parameters() if p.requires_grad], "lr": head_lr or lr},
-    ]
-    return [g for g in groups if g["params"]]

@@ -87,6 +87,8 @@ class ClassificationTask(TaskModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
         x, y = batch
+        if x.shape[0] < 2:
+            return None  # BatchNorm cannot train on one sample; Lightning skips the step
         targets: torch.Tensor = y
         if self.mix is not None and x.shape[0] > 1:
             x, targets = self.mix(x, y)
