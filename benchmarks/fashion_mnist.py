@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--model", default="simple_cnn")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--width", type=int, default=24, help="simple_cnn width option.")
+    parser.add_argument("--augment", default="none", help="none, light, randaugment, ...")
     parser.add_argument("--work", type=Path, default=None, help="Working folder (default: temp).")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-fmnist-"))
@@ -52,8 +54,10 @@ def main() -> None:
         str(args.batch_size),
         "--lr",
         str(args.lr),
-        "--set",
-        "train.hflip=true",
+        "--option",
+        f"width={args.width}",
+        "--augment",
+        args.augment,
         "--set",
         "train.warmup_epochs=1",
         "--out",
@@ -71,6 +75,8 @@ def main() -> None:
     result = {
         "command": " ".join(command),
         "model": args.model,
+        "width": args.width,
+        "augment": args.augment,
         "epochs": args.epochs,
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],

@@ -6,7 +6,7 @@ channels-last. imgrec runs through its normal `train` path. Both train the same 
 (`simple_cnn`), on the same images (same train split), with the same batch size and epochs, in the
 same process; throughput = training images / training-phase seconds (validation excluded for both).
 
-Scenarios: Fashion-MNIST PNGs at 28 px (a 20k-image subset), and synthetic shapes stored at 128 px
+Scenarios: Fashion-MNIST PNGs at 28 px (a 10k-image subset), and synthetic shapes stored at 128 px
 trained at 64 px (where decoding and resizing matter). Target: imgrec >= 1.5x faster.
 
     python benchmarks/throughput.py [--epochs 3]
@@ -139,20 +139,20 @@ def scenario(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="imgrec-throughput-"))
     results: dict[str, Any] = {}
     results["fashion_mnist_28px"] = scenario(
         "fashion_mnist_28px",
-        fashion_subset(work, per_class=2000),
+        fashion_subset(work, per_class=1000),
         work,
         img_size=28,
         epochs=args.epochs,
         batch=args.batch_size,
     )
-    shapes = synth_data(work / "shapes128", per_class=1000, img_size=128, seed=0)
+    shapes = synth_data(work / "shapes128", per_class=500, img_size=128, seed=0)
     results["shapes_128px_to_64px"] = scenario(
         "shapes_128px_to_64px", shapes, work, img_size=64, epochs=args.epochs, batch=args.batch_size
     )

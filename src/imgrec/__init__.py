@@ -10,8 +10,9 @@ Names are imported lazily, so ``import imgrec`` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imgrec._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -51,14 +52,4 @@ if TYPE_CHECKING:
     from imgrec.models.registry import create_model, list_models
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'imgrec' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports("imgrec", _LAZY, globals())

@@ -85,7 +85,7 @@ class TrainConfig(_Section):
     hflip: bool = Field(True, description="Random horizontal flips in 'light' augmentation.")
     class_weights: bool = Field(False, description="Weight the loss by inverse class frequency.")
     precision: Literal["auto", "32", "bf16", "16"] = "auto"
-    channels_last: bool | None = Field(None, description="None = on for CNNs on CUDA.")
+    channels_last: bool | None = Field(None, description="None = on for CUDA and CPU.")
     early_stopping_patience: int | None = Field(None, ge=1)
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     seed: int = 0

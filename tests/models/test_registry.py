@@ -40,7 +40,7 @@ def test_unknown_library_name_suggests() -> None:
 
 
 def test_model_options_from_builder_signature() -> None:
-    assert model_options("simple_cnn") == {"width": 32, "depth": 2, "dropout": 0.25}
+    assert model_options("simple_cnn") == {"width": 32, "depth": 2, "dropout": 0.25, "hidden": 128}
     assert model_options("resnet18") == {"small_stem": None}
     assert model_options("mlp")["hidden"] == (512, 256)
     assert set(model_options("vit_tiny")) >= {"depth", "patch_size"}

@@ -83,7 +83,7 @@ def test_head_mismatch_is_skipped_and_reported(tmp_path: Path) -> None:
     path = save_weights(source, tmp_path / "ten.safetensors")
     report = load_weights(target, path)
     assert sorted(s.partition(":")[0] for s in report.skipped_head) == ["fc.bias", "fc.weight"]
-    assert "(10, 16)" in str(report) and "(3, 16)" in str(report)
+    assert "(10, 128)" in str(report) and "(3, 128)" in str(report)
     assert torch.equal(target.get_classifier().weight, fresh_head)
     conv = "stages.0.0.weight"
     assert torch.equal(target.state_dict()[conv], source.state_dict()[conv])
@@ -101,7 +101,7 @@ def test_pickled_model_is_refused(tmp_path: Path) -> None:
 
 def test_backbone_mismatch_lists_keys(tmp_path: Path) -> None:
     path = save_weights(cnn(), tmp_path / "w8.safetensors")
-    with pytest.raises(ModelError, match=r"shape mismatch: stages\.0\.0\.weight"):
+    with pytest.raises(ModelError, match=r"shape mismatch: .*stages\.0\.0\.weight"):
         load_weights(create_model("simple_cnn", num_classes=4, img_size=28, width=16), path)
     with pytest.raises(ModelError, match="missing in file") as err:
         load_weights(cnn(depth=3), path)

@@ -19,77 +19,32 @@ folder is written to; zips and IDX sets are expanded under ``extract_root``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import warnings
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
+from imgrec.data._found import NOT_IMAGE, OUTSIDE_CLASS, SPLIT_ALIASES, Candidate, Found
 from imgrec.data.archive import extract_zip, extraction_dir, is_ignored_name, sha256_file
+from imgrec.data.csv_source import has_path_label, read_csv
 from imgrec.data.images import IMAGE_EXTENSIONS, ImageInfo, is_image_name, probe_image
-from imgrec.data.manifest import SPLITS, Layout, Manifest, Sample, SkippedFile, Split
+from imgrec.data.manifest import SPLITS, Manifest, Sample, SkippedFile, Split
 from imgrec.errors import DatasetError
 
 __all__ = ["CSV_SUFFIXES", "SPLIT_ALIASES", "ingest"]
 
 CSV_SUFFIXES = frozenset({".csv", ".tsv"})
-SPLIT_ALIASES: dict[str, Split] = {
-    "train": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "test": "test",
-}
-_PATH_COLUMNS = (
-    "path",
-    "filepath",
-    "file_path",
-    "file",
-    "filename",
-    "file_name",
-    "image",
-    "image_path",
-    "img",
-    "img_path",
-)
-_LABEL_COLUMNS = ("label", "class", "class_name", "category", "target")
-_SPLIT_COLUMNS = ("split", "subset")
 _METADATA_SUFFIXES = frozenset({".txt", ".json", ".csv", ".tsv", ".md", ".yaml", ".yml"})
 _METADATA_STEMS = ("readme", "license", "licence")
 _MAX_WRAPPERS = 8
-NOT_IMAGE = "not an image file extension"
-OUTSIDE_CLASS = "not inside a class folder"
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    path: Path
-    label: str
-    split: Split | None
-    group: str  # the class folder it came from, for notes ("train/cat")
-
-
-@dataclass
-class _Found:
-    """What a layout reader found before decoding: candidate images, skips, notes."""
-
-    layout: Layout
-    root: Path
-    candidates: list[_Candidate] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)  # every class folder seen, in order
-    class_order: list[str] | None = None  # label order the source defines (IDX), else sorted
 
 
 def ingest(
@@ -122,7 +77,7 @@ def ingest(
     if src.is_dir():
         found = _read_folder(src, extract_root)
     elif src.suffix.lower() in CSV_SUFFIXES:
-        found = _read_csv(src)
+        found = read_csv(src)
     elif src.suffix.lower() == ".zip" or zipfile.is_zipfile(src):
         target = extraction_dir(src, extract_root)
         if target.is_dir():
@@ -158,7 +113,7 @@ def _is_top_metadata(path: Path) -> bool:
     )
 
 
-def _read_folder(folder: Path, extract_root: Path) -> _Found:
+def _read_folder(folder: Path, extract_root: Path) -> Found:
     wrappers: list[str] = []
     for _ in range(_MAX_WRAPPERS):
         found = _detect(folder, extract_root)
@@ -171,7 +126,7 @@ def _read_folder(folder: Path, extract_root: Path) -> _Found:
     raise DatasetError(f"{folder}: folders nested too deep; point imgrec at the dataset folder.")
 
 
-def _detect(folder: Path, extract_root: Path) -> _Found | None:
+def _detect(folder: Path, extract_root: Path) -> Found | None:
     """The layout reader's result for ``folder``, or None when it is a wrapper to descend into."""
     from imgrec.data.idx import is_idx_folder  # written beside this module; imported lazily
 
@@ -187,8 +142,8 @@ def _detect(folder: Path, extract_root: Path) -> _Found | None:
         return _read_split_folders(folder, splits)
     dirs, files = _listing(folder)
     tables = [f for f in files if f.suffix.lower() in CSV_SUFFIXES]
-    if len(tables) == 1 and (not dirs or _has_path_label(tables[0])):
-        return _read_csv(tables[0])
+    if len(tables) == 1 and (not dirs or has_path_label(tables[0])):
+        return read_csv(tables[0])
     images_here = any(is_image_name(f) for f in files)
     if len(dirs) == 1 and not images_here and not any(is_image_name(f) for f in dirs[0].iterdir()):
         return None
@@ -238,13 +193,13 @@ def _idx_class_order(exported: Path) -> list[str] | None:
     return [str(c) for c in classes] if isinstance(classes, list) else None
 
 
-def _read_split_folders(folder: Path, splits: dict[Split, Path]) -> _Found:
+def _read_split_folders(folder: Path, splits: dict[Split, Path]) -> Found:
     shown = [
         d.name if d.name.lower() == s else f"{d.name}->{s}"
         for s in SPLITS
         if (d := splits.get(s)) is not None
     ]
-    found = _Found("split-folders", folder, notes=[f"layout: split folders ({', '.join(shown)})"])
+    found = Found("split-folders", folder, notes=[f"layout: split folders ({', '.join(shown)})"])
     used = set(splits.values())
     dirs, files = _listing(folder)
     for d in dirs:
@@ -266,9 +221,9 @@ def _read_split_folders(folder: Path, splits: dict[Split, Path]) -> _Found:
     return found
 
 
-def _read_imagefolder(folder: Path) -> _Found:
+def _read_imagefolder(folder: Path) -> Found:
     dirs, files = _listing(folder)
-    found = _Found(
+    found = Found(
         "imagefolder", folder, notes=[f"layout: image folder ({len(dirs)} class folders)"]
     )
     tables = [f.name for f in files if f.suffix.lower() in CSV_SUFFIXES]
@@ -283,7 +238,7 @@ def _read_imagefolder(folder: Path) -> _Found:
     return found
 
 
-def _skip_loose(files: list[Path], found: _Found, *, top: bool) -> None:
+def _skip_loose(files: list[Path], found: Found, *, top: bool) -> None:
     """Files outside any class folder: metadata is ignored, images and the rest are skipped."""
     for f in files:
         if top and _is_top_metadata(f):
@@ -292,7 +247,7 @@ def _skip_loose(files: list[Path], found: _Found, *, top: bool) -> None:
         found.skipped.append(SkippedFile(f, reason))
 
 
-def _read_class_dir(class_dir: Path, split: Split | None, group: str, found: _Found) -> None:
+def _read_class_dir(class_dir: Path, split: Split | None, group: str, found: Found) -> None:
     found.groups.append(group)
     for dirpath, dirnames, filenames in os.walk(class_dir):
         dirnames[:] = sorted(d for d in dirnames if not is_ignored_name(d))
@@ -301,117 +256,15 @@ def _read_class_dir(class_dir: Path, split: Split | None, group: str, found: _Fo
                 continue
             path = Path(dirpath) / name
             if path.suffix.lower() in IMAGE_EXTENSIONS:
-                found.candidates.append(_Candidate(path, class_dir.name, split, group))
+                found.candidates.append(Candidate(path, class_dir.name, split, group))
             else:
                 found.skipped.append(SkippedFile(path, NOT_IMAGE))
-
-
-# ---------------------------------------------------------------- CSV
-
-
-def _sniff(header_line: str) -> str:
-    return max((",", "\t", ";"), key=header_line.count) if header_line else ","
-
-
-def _column(columns: list[str], names: tuple[str, ...]) -> int | None:
-    lowered = [c.strip().lower() for c in columns]
-    return next((lowered.index(n) for n in names if n in lowered), None)
-
-
-def _read_header(csv_path: Path) -> tuple[str, list[str], str]:
-    """(delimiter, header cells, whole text) of a CSV/TSV file."""
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{csv_path}: not UTF-8 text ({exc}); save it as UTF-8 CSV.") from exc
-    except OSError as exc:
-        raise DatasetError(f"{csv_path}: unreadable ({exc.strerror or exc}).") from exc
-    first = text.splitlines()[0] if text.strip() else ""
-    if not first.strip():
-        raise DatasetError(f"{csv_path}: empty; a header row 'path,label[,split]' is required.")
-    delimiter = _sniff(first)
-    return delimiter, next(csv.reader([first], delimiter=delimiter)), text
-
-
-def _has_path_label(csv_path: Path) -> bool:
-    try:
-        _, header, _ = _read_header(csv_path)
-    except DatasetError:
-        return False
-    return (
-        _column(header, _PATH_COLUMNS) is not None and _column(header, _LABEL_COLUMNS) is not None
-    )
-
-
-def _read_csv(csv_path: Path) -> _Found:
-    delimiter, header, text = _read_header(csv_path)
-    path_i, label_i = _column(header, _PATH_COLUMNS), _column(header, _LABEL_COLUMNS)
-    split_i = _column(header, _SPLIT_COLUMNS)
-    if path_i is None or label_i is None:
-        raise DatasetError(
-            f"{csv_path}: needs a header row with a path column and a label column "
-            f"(e.g. 'path,label' or 'path,label,split'); found columns: "
-            f"{', '.join(repr(c) for c in header)}."
-        )
-    kind = {",": "comma", "\t": "tab", ";": "semicolon"}[delimiter]
-    found = _Found(
-        "csv",
-        csv_path.parent,
-        notes=[
-            f"layout: CSV {csv_path.name} ({kind}-separated"
-            f"{', with split column' if split_i is not None else ''})"
-        ],
-    )
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader)
-    blank_splits = 0
-    for row in reader:
-        line = reader.line_num
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
-        value = cells[path_i] if path_i < len(cells) else ""
-        label = cells[label_i] if label_i < len(cells) else ""
-        if not value:
-            found.skipped.append(SkippedFile(csv_path, f"no path (CSV line {line})"))
-            continue
-        path = Path(value) if Path(value).is_absolute() else csv_path.parent / value
-        if not label:
-            found.skipped.append(SkippedFile(path, f"no label (CSV line {line})"))
-            continue
-        split = _csv_split(
-            csv_path, line, cells[split_i] if split_i is not None and split_i < len(cells) else ""
-        )
-        if split_i is not None and split is None:
-            blank_splits += 1
-            split = "train"
-        if not path.is_file():
-            found.skipped.append(SkippedFile(path, f"missing file (CSV line {line})"))
-        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-            found.skipped.append(SkippedFile(path, NOT_IMAGE))
-        else:
-            found.candidates.append(_Candidate(path, label, split, label))
-    if blank_splits:
-        found.notes.append(f"{blank_splits} CSV rows with an empty split were read as train")
-    return found
-
-
-def _csv_split(csv_path: Path, line: int, value: str) -> Split | None:
-    if not value:
-        return None
-    split = SPLIT_ALIASES.get(value.lower())
-    if split is None:
-        raise DatasetError(
-            f"{csv_path}, line {line}: split {value!r} is not one of train, val, test "
-            "(valid and validation are read as val)."
-        )
-    return split
 
 
 # ---------------------------------------------------------------- decoding
 
 
-def _probe(candidate: _Candidate, hash_files: bool) -> tuple[ImageInfo, str] | str:
+def _probe(candidate: Candidate, hash_files: bool) -> tuple[ImageInfo, str] | str:
     """Decode one candidate; return (info, sha256) or the reason it cannot be used."""
     try:
         info = probe_image(candidate.path)
@@ -425,7 +278,7 @@ def _probe(candidate: _Candidate, hash_files: bool) -> tuple[ImageInfo, str] | s
 
 
 def _probe_all(
-    candidates: list[_Candidate], *, hash_files: bool, progress: Progress | None
+    candidates: list[Candidate], *, hash_files: bool, progress: Progress | None
 ) -> list[tuple[ImageInfo, str] | str]:
     total = len(candidates)
     results: list[tuple[ImageInfo, str] | str] = [""] * total
@@ -449,7 +302,7 @@ def _probe_all(
 
 def _build(
     source: Path,
-    found: _Found,
+    found: Found,
     notes: list[str],
     *,
     hash_files: bool,
@@ -495,7 +348,7 @@ def _build(
     )
 
 
-def _group_notes(found: _Found, used_groups: set[str], classes: list[str]) -> list[str]:
+def _group_notes(found: Found, used_groups: set[str], classes: list[str]) -> list[str]:
     """Notes on class folders that gave no image: empty ones, and ones whose images all failed."""
     tried = {c.group for c in found.candidates}
     notes = []
