@@ -23,9 +23,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: Typer's rich renderer imports markdown and syntax highlighting (~0.7 s),
+    # which would make `imgrec --help` slow.
+    rich_markup_mode=None,
 )
-data_app = typer.Typer(help="Check, generate and convert datasets.", no_args_is_help=True)
-config_app = typer.Typer(help="Configuration keys and defaults.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Check, generate and convert datasets.", no_args_is_help=True, rich_markup_mode=None
+)
+config_app = typer.Typer(
+    help="Configuration keys and defaults.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 
