@@ -229,7 +229,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's data and runs.")] = Path(
         "imgrec-demo"
     ),
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 8,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 12,
 ) -> None:
     """Generate a shapes dataset, train a small CNN on it, evaluate and predict (about a minute)."""
     from imgrec.demo import run_demo
