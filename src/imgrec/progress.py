@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
 
-__all__ = ["TextProgress"]
+__all__ = ["TextProgress", "format_duration"]
+
+
+def format_duration(seconds: float) -> str:
+    """``75`` -> ``"1m15s"``; ``4000`` -> ``"1h06m"``."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 class TextProgress:
@@ -26,8 +39,6 @@ class TextProgress:
         self._last_decile = -1
 
     def __call__(self, done: int, total: int) -> None:
-        from imgrec.engine.callbacks import format_duration
-
         now = time.perf_counter()
         finished = total > 0 and done >= total
         elapsed = now - self.started

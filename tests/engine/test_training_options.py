@@ -15,6 +15,7 @@ from imgrec.config import TrainConfig
 from imgrec.data.augment import sample_policy
 from imgrec.data.loaders import ArrayDataset, make_loader
 from imgrec.engine.fit import fit
+from imgrec.models.base import ImageClassifier
 from imgrec.models.registry import create_model
 from imgrec.tasks.classify import ClassificationTask, inverse_frequency_weights
 
@@ -28,6 +29,20 @@ def _data(n: int = 48) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.uint8), labels
 
 
+def _task(
+    model: ImageClassifier, cfg: TrainConfig, steps: int, **options: Any
+) -> ClassificationTask:
+    return ClassificationTask(
+        model,
+        num_classes=3,
+        train_config=cfg,
+        steps_per_epoch=steps,
+        mean=(0.5,) * 3,
+        std=(0.25,) * 3,
+        **options,
+    )
+
+
 def _train(tmp: Path, *, model_options: dict[str, Any] | None = None, **train: Any):  # type: ignore[no-untyped-def]
     cfg = TrainConfig(device="cpu", epochs=train.pop("epochs", 1), **train)
     images, labels = _data()
@@ -37,15 +52,7 @@ def _train(tmp: Path, *, model_options: dict[str, Any] | None = None, **train: A
     loader = make_loader(dataset, batch_size=12, train=True, balanced=cfg.class_weights)
     val = make_loader(ArrayDataset(images[36:], labels[36:]), batch_size=12, train=False)
     weights = inverse_frequency_weights(labels[:36].tolist(), 3) if cfg.class_weights else None
-    task = ClassificationTask(
-        model,
-        num_classes=3,
-        train_config=cfg,
-        steps_per_epoch=len(loader),
-        mean=(0.5,) * 3,
-        std=(0.25,) * 3,
-        class_weights=weights,
-    )
+    task = _task(model, cfg, len(loader), class_weights=weights)
     return task, fit(task, loader, val, config=cfg, run_dir=tmp, show_progress=False)
 
 
@@ -87,14 +94,7 @@ def test_backbone_is_frozen_for_the_first_epochs_then_trains(tmp_path: Path) -> 
     model = create_model("simple_cnn", num_classes=3, img_size=16, width=4)
     start = {k: v.clone() for k, v in model.state_dict().items()}
     loader = make_loader(ArrayDataset(images, labels), batch_size=12, train=True)
-    task = ClassificationTask(
-        model,
-        num_classes=3,
-        train_config=cfg,
-        steps_per_epoch=len(loader),
-        mean=(0.5,) * 3,
-        std=(0.25,) * 3,
-    )
+    task = _task(model, cfg, len(loader))
     seen: dict[int, dict[str, torch.Tensor]] = {}
 
     class Snapshot(pl.Callback):
@@ -121,15 +121,7 @@ def test_backbone_is_frozen_for_the_first_epochs_then_trains(tmp_path: Path) -> 
 def test_pretrained_backbone_gets_a_smaller_learning_rate(tmp_path: Path) -> None:
     cfg = TrainConfig(device="cpu", lr=1e-2, scheduler="none")
     model = create_model("simple_cnn", num_classes=3, img_size=16, width=4)
-    task = ClassificationTask(
-        model,
-        num_classes=3,
-        train_config=cfg,
-        steps_per_epoch=1,
-        mean=(0.5,) * 3,
-        std=(0.25,) * 3,
-        backbone_lr_scale=0.1,
-    )
+    task = _task(model, cfg, 1, backbone_lr_scale=0.1)
     optimizer = task.configure_optimizers()
     head_ids = {id(p) for p in model.head_parameters()}
     for group in optimizer.param_groups:

@@ -22,13 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-
-from PIL import Image
 
 from imgrec.data._found import NOT_IMAGE, OUTSIDE_CLASS, SPLIT_ALIASES, Candidate, Found
 from imgrec.data.archive import extract_zip, extraction_dir, is_ignored_name, sha256_file
@@ -287,16 +284,12 @@ def _probe_all(
     if not total:
         return results
     workers = min(16, (os.cpu_count() or 1) + 4, total)
-    # probe_image refuses images over Image.MAX_IMAGE_PIXELS itself; turning Pillow's warning
-    # into an error here, once, before the threads start, also keeps the log free of it.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgrec-probe") as pool:
-            futures = {pool.submit(_probe, c, hash_files): i for i, c in enumerate(candidates)}
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress:
-                    progress(done, total)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imgrec-probe") as pool:
+        futures = {pool.submit(_probe, c, hash_files): i for i, c in enumerate(candidates)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if progress:
+                progress(done, total)
     return results
 
 

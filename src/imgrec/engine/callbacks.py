@@ -25,6 +25,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from safetensors.torch import save_file
 
+from imgrec.progress import format_duration
+
 __all__ = [
     "BestWeights",
     "EpochHistory",
@@ -32,22 +34,9 @@ __all__ = [
     "ProgressETA",
     "RNGState",
     "ResumableEarlyStopping",
-    "format_duration",
 ]
 
 EpochSink = Callable[[dict[str, float]], None]
-
-
-def format_duration(seconds: float) -> str:
-    """``75`` -> ``"1m15s"``; ``4000`` -> ``"1h06m"``."""
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 class RNGState(Callback):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from lightning.fabric.plugins import CheckpointIO
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from imgrec.errors import RunError
 
@@ -118,9 +118,9 @@ def load_tree(path: str | Path, map_location: str | torch.device = "cpu") -> dic
     try:
         from safetensors import safe_open
 
-        with safe_open(str(source), framework="pt") as handle:
+        with safe_open(str(source), framework="pt", device=str(map_location)) as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(source), device=str(map_location))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise RunError(
             f"{source}: not a readable imgrec checkpoint ({exc}). It may be damaged; "

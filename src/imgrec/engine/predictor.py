@@ -17,9 +17,9 @@ from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from imgrec.data.augment import normalize
 from imgrec.data.images import is_image_name, load_rgb, resize_rgb, to_rgb
 from imgrec.engine.devices import resolve_accelerator
+from imgrec.engine.evaluate import collect_logits
 from imgrec.errors import DatasetError, ModelError
 from imgrec.models.card import ModelCard
 from imgrec.models.registry import create_model
@@ -124,10 +124,9 @@ class Predictor:
     @torch.inference_mode()
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
         """Logits ``(B, K)`` for preprocessed uint8 images ``(B, H, W, 3)``."""
-        pre = self.card.preprocessing
-        batch = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(self.device)
-        x = normalize(batch, pre.mean, pre.std, dtype=torch.float32)
-        return self.model(x).float().cpu()
+        return collect_logits(
+            self.model, pixels, preprocessing=self.card.preprocessing, device=self.device
+        )
 
     def predict(
         self, images: Sequence[ImageInput], *, top_k: int = 5, batch_size: int = 64

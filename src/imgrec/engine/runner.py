@@ -15,6 +15,7 @@ from imgrec.data.augment import sample_policy
 from imgrec.data.loaders import ArrayDataset, make_loader
 from imgrec.data.manifest import Split
 from imgrec.data.prepare import PreparedData, prepare_dataset
+from imgrec.engine.devices import resolve_accelerator, use_channels_last
 from imgrec.engine.evaluate import evaluate_classifier
 from imgrec.engine.fit import BEST_WEIGHTS, CHECKPOINT, FitResult, fit
 from imgrec.engine.rundir import (
@@ -190,8 +191,6 @@ def _train_and_evaluate(
         if val_split
         else None
     )
-    from imgrec.engine.devices import resolve_accelerator, use_channels_last
-
     accelerator = resolve_accelerator(cfg.train.device)
     task = ClassificationTask(
         model,
