@@ -85,3 +85,19 @@ def test_demo_runs_the_whole_path(tmp_path: Path) -> None:
     text = "".join(lines)
     assert "test accuracy" in text and str(run_dir) in text
     assert (run_dir / "model.safetensors").is_file()
+
+
+def test_imgrec_device_applies_when_a_command_says_auto(
+    trained_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from imgrec.errors import SetupError
+
+    monkeypatch.setenv("IMGREC_DEVICE", "cpu")
+    assert imgrec.load(trained_run).device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("IMGREC_DEVICE", "cuda")
+        with pytest.raises(SetupError, match="cuda"):
+            imgrec.load(trained_run)
+        assert imgrec.load(trained_run, device="cpu").device == torch.device("cpu")

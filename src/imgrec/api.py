@@ -123,9 +123,12 @@ def train(
     """
     from imgrec.engine.runner import run_training
 
+    settings = Settings()
     cfg, run_dir = resolve_train_config(data, config=config, resume=resume, **overrides)
+    if cfg.train.device == "auto":
+        cfg.train.device = settings.device
     run_dir, metrics = run_training(
-        cfg, settings=Settings(), run_dir=run_dir, show_progress=show_progress
+        cfg, settings=settings, run_dir=run_dir, show_progress=show_progress
     )
     return TrainResult(run_dir=run_dir, metrics=metrics, config=cfg)
 
@@ -134,7 +137,12 @@ def load(run_dir: str | Path, *, device: str = "auto") -> Any:
     """A :class:`imgrec.engine.predictor.Predictor` for a run directory."""
     from imgrec.engine.predictor import Predictor
 
-    return Predictor.from_run_dir(run_dir, device=device)
+    return Predictor.from_run_dir(run_dir, device=_device(device))
+
+
+def _device(requested: str) -> str:
+    """``"auto"`` defers to ``IMGREC_DEVICE`` (itself ``"auto"`` unless set)."""
+    return Settings().device if requested == "auto" else requested
 
 
 def predict(
@@ -178,7 +186,7 @@ def evaluate(
         split=split,
         out=Path(out) if out is not None else None,
         settings=Settings(),
-        device=device,
+        device=_device(device),
         stream=sys.stderr if show_progress else None,
     )
 

@@ -245,8 +245,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".imgrec")
     offline: bool = Field(False, description="Never try to download weights.")
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    db_url: str | None = None
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Device used when a run or command says 'auto'."
+    )
     run_dir: Path | None = Field(
         None, description="Set by imgrec for DDP worker processes: the run directory to join."
     )
