@@ -25,6 +25,7 @@ __all__ = [
     "Settings",
     "TrainConfig",
     "build_config",
+    "dotted_keys",
     "flat_keys",
     "load_yaml",
 ]
@@ -194,6 +195,16 @@ def _merge(tree: dict[str, Any], overrides: Mapping[str, Any], origin: str) -> N
             _set_dotted(tree, str(key), value, origin)
 
 
+def dotted_keys(mapping: Mapping[str, Any]) -> set[str]:
+    """The dotted config keys a (nested, dotted or flat) mapping sets."""
+    tree: dict[str, Any] = {}
+    _merge(tree, mapping, "keys")
+    out: set[str] = {k for k in ("task", "out", "name") if k in tree}
+    for section in _SECTIONS:
+        out |= {f"{section}.{field}" for field in tree.get(section, {})}
+    return out
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file into a dict (no validation yet)."""
     file = Path(path)
@@ -251,6 +262,20 @@ class Settings(BaseSettings):
     run_dir: Path | None = Field(
         None, description="Set by imgrec for DDP worker processes: the run directory to join."
     )
+    db_url: str | None = Field(
+        None, description="Run database URL (sqlite:///... or postgresql://...); default SQLite."
+    )
+    heartbeat_s: float = Field(
+        10.0, gt=0, description="Seconds between a running run's heartbeats in the database."
+    )
+    heartbeat_grace_s: float = Field(
+        60.0, gt=0, description="A run silent for this long is marked failed (its worker died)."
+    )
+
+    @property
+    def database_url(self) -> str:
+        """``IMGREC_DB_URL``, or the SQLite database ``IMGREC_HOME/imgrec.db``."""
+        return self.db_url or f"sqlite:///{self.home / 'imgrec.db'}"
 
     @property
     def cache_dir(self) -> Path:

@@ -13,7 +13,9 @@ __all__ = [
     "ImgrecError",
     "ModelError",
     "RunError",
+    "RunStoppedError",
     "SetupError",
+    "StoreError",
     "UnsafeArchiveError",
 ]
 
@@ -44,3 +46,16 @@ class RunError(ImgrecError):
 
 class SetupError(ImgrecError):
     """The Python/torch/CUDA environment cannot do what was asked."""
+
+
+class RunStoppedError(ImgrecError):
+    """Raised from inside training to end a run on purpose (e.g. a search prunes it).
+
+    The run is recorded with :attr:`status` (``"pruned"``, ``"cancelled"``) instead of failed.
+    """
+
+    status = "stopped"
+
+
+class StoreError(ImgrecError):
+    """The run database cannot be opened, migrated, read or written."""

@@ -18,6 +18,7 @@ from imgrec.data.prepare import PreparedData, prepare_dataset
 from imgrec.engine.devices import resolve_accelerator, use_channels_last
 from imgrec.engine.evaluate import evaluate_classifier
 from imgrec.engine.fit import BEST_WEIGHTS, CHECKPOINT, FitResult, fit
+from imgrec.engine.observer import RunObserver
 from imgrec.engine.rundir import (
     CONFIG_FILE,
     SPLITS_FILE,
@@ -26,7 +27,7 @@ from imgrec.engine.rundir import (
     update_run_status,
     write_splits,
 )
-from imgrec.errors import ConfigError
+from imgrec.errors import ConfigError, RunStoppedError
 from imgrec.evaluation.writers import write_history_csv, write_json
 from imgrec.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Preprocessing
 from imgrec.models.registry import create_model
@@ -57,34 +58,48 @@ def _num_workers(cfg: RunConfig) -> int:
 
 
 def run_training(
-    cfg: RunConfig, *, settings: Settings, run_dir: Path | None = None, show_progress: bool = True
+    cfg: RunConfig,
+    *,
+    settings: Settings,
+    run_dir: Path | None = None,
+    show_progress: bool = True,
+    observer: RunObserver | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train and evaluate; ``run_dir`` given means resume that run. Returns (run_dir, metrics)."""
+    """Train and evaluate; ``run_dir`` given means resume that run. Returns (run_dir, metrics).
+
+    ``observer`` (rank 0 only) hears the start, every epoch and the end, also of a run that
+    fails while its data is read.
+    """
     import lightning.pytorch as pl
 
+    watcher = observer if observer is not None and is_rank_zero() else RunObserver()
     stream = sys.stderr
     progress = (lambda label: TextProgress(label, stream=stream)) if show_progress else None
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     pl.seed_everything(cfg.train.seed, verbose=False)
     assert cfg.data.path is not None
-    data = prepare_dataset(
-        cfg.data.path,
-        datasets_dir=settings.datasets_dir,
-        cache_dir=settings.cache_dir if cfg.data.cache else None,
-        img_size=cfg.data.img_size,
-        resize_mode=cfg.data.resize_mode,
-        val_fraction=cfg.data.val_fraction,
-        test_fraction=cfg.data.test_fraction,
-        split_seed=cfg.data.split_seed,
-        progress=progress,
-    )
+    try:
+        data = prepare_dataset(
+            cfg.data.path,
+            datasets_dir=settings.datasets_dir,
+            cache_dir=settings.cache_dir if cfg.data.cache else None,
+            img_size=cfg.data.img_size,
+            resize_mode=cfg.data.resize_mode,
+            val_fraction=cfg.data.val_fraction,
+            test_fraction=cfg.data.test_fraction,
+            split_seed=cfg.data.split_seed,
+            progress=progress,
+        )
+    except BaseException as exc:
+        watcher.finished(status=_status_of(exc), metrics=None, error=_describe(exc), run_dir=None)
+        raise
     if show_progress:
         stream.write(data.report.render_text() + "\n")
     run_dir = _run_dir_for_this_process(cfg, settings, run_dir)
     resume = (run_dir / CHECKPOINT).is_file()
     if not is_rank_zero():
-        return run_dir, _train_and_evaluate(cfg, settings, data, run_dir, resume, False)
+        return run_dir, _train_and_evaluate(cfg, settings, data, run_dir, resume, False, watcher)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
     update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=os.getpid())
     write_json(run_dir / "data_report.json", data.report.to_dict())
@@ -94,14 +109,14 @@ def run_training(
     previous = os.environ.get("IMGREC_RUN_DIR")
     os.environ["IMGREC_RUN_DIR"] = str(run_dir)
     try:
-        metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress)
-    except KeyboardInterrupt:
-        update_run_status(run_dir, status="interrupted", finished=now_iso())
-        raise
-    except BaseException as exc:
-        update_run_status(
-            run_dir, status="failed", finished=now_iso(), error=f"{type(exc).__name__}: {exc}"
+        watcher.started(
+            run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=_dataset_summary(data)
         )
+        metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress, watcher)
+    except BaseException as exc:
+        status, error = _status_of(exc), _describe(exc)
+        update_run_status(run_dir, status=status, finished=now_iso(), error=error)
+        watcher.finished(status=status, metrics=None, error=error, run_dir=run_dir)
         raise
     finally:
         if previous is None:
@@ -109,7 +124,33 @@ def run_training(
         else:
             os.environ["IMGREC_RUN_DIR"] = previous
     update_run_status(run_dir, status="completed", finished=now_iso(), accuracy=metrics["accuracy"])
+    watcher.finished(status="completed", metrics=metrics, error=None, run_dir=run_dir)
     return run_dir, metrics
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, RunStoppedError):
+        return exc.status
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+
+
+def _describe(exc: BaseException) -> str | None:
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _dataset_summary(data: PreparedData) -> dict[str, Any]:
+    counts = data.manifest.counts()
+    return {
+        "fingerprint": data.manifest.fingerprint(),
+        "source": str(data.manifest.source),
+        "layout": data.manifest.layout,
+        "num_classes": len(data.classes),
+        "num_images": len(data.manifest.samples),
+        "counts": counts,
+        "report": data.report.to_dict(),
+    }
 
 
 def is_rank_zero() -> bool:
@@ -145,6 +186,7 @@ def _train_and_evaluate(
     run_dir: Path,
     resume: bool,
     show_progress: bool,
+    observer: RunObserver,
 ) -> dict[str, Any]:
     classes = data.classes
     model = create_model(
@@ -215,7 +257,7 @@ def _train_and_evaluate(
         run_dir=run_dir,
         resume=resume,
         freeze_epochs=cfg.model.freeze_epochs,
-        on_epoch=lambda row: _on_epoch(run_dir, row),
+        on_epoch=lambda row: _on_epoch(run_dir, row, observer),
         show_progress=show_progress,
     )
     if result.global_rank != 0:
@@ -287,5 +329,6 @@ def _train_and_evaluate(
     return metrics
 
 
-def _on_epoch(run_dir: Path, row: dict[str, float]) -> None:
+def _on_epoch(run_dir: Path, row: dict[str, float], observer: RunObserver) -> None:
     update_run_status(run_dir, last_epoch=int(row["epoch"]), last_metrics=row)
+    observer.epoch(row)

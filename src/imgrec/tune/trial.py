@@ -1,0 +1,133 @@
+"""One search trial: Optuna's suggestions -> a recorded training run -> the objective values.
+
+Every trial is an ordinary run in the run database (``experiment_id`` and ``trial_number`` set)
+with its own run directory under ``<experiment>/trials``. Pruning uses the per-epoch
+validation metric: after each epoch the trial reports it, and if Optuna's pruner says stop, the
+run ends as ``pruned`` (its checkpoint and epochs kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from imgrec.config import RunConfig, Settings, build_config
+from imgrec.engine.runner import run_training
+from imgrec.errors import RunStoppedError, StoreError
+from imgrec.recorder import StoreRecorder
+from imgrec.store import ExperimentInfo, Store
+from imgrec.tune.space import SearchSpace
+from imgrec.tune.study import PER_EPOCH_METRICS, objective_value
+
+__all__ = ["ExperimentCancelledError", "TrialPrunedError", "TrialRecorder", "run_trial"]
+
+
+class TrialPrunedError(RunStoppedError):
+    """The pruner stopped this trial (recorded as ``pruned``)."""
+
+    status = "pruned"
+
+
+class ExperimentCancelledError(RunStoppedError):
+    """Somebody cancelled the experiment while this trial trained."""
+
+    status = "cancelled"
+
+
+class TrialRecorder(StoreRecorder):
+    """Records the trial's run and reports every epoch to Optuna for pruning."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: int,
+        *,
+        trial: optuna.Trial,
+        experiment_id: int,
+        prune_metric: str | None,
+        heartbeat_s: float,
+    ) -> None:
+        super().__init__(store, run_id, heartbeat_s=heartbeat_s)
+        self.trial = trial
+        self.experiment_id = experiment_id
+        self.prune_metric = prune_metric
+
+    def started(
+        self, *, run_dir: Path, config: Mapping[str, Any], dataset: Mapping[str, Any]
+    ) -> None:
+        super().started(run_dir=run_dir, config=config, dataset=dataset)
+        self.trial.set_user_attr("run_dir", str(run_dir.resolve()))
+
+    def epoch(self, row: Mapping[str, float]) -> None:
+        super().epoch(row)
+        try:
+            cancelled = self.store.get_experiment(self.experiment_id).status == "cancelled"
+        except StoreError:
+            cancelled = False
+        if cancelled:
+            raise ExperimentCancelledError("the experiment was cancelled")
+        if self.prune_metric is None or self.prune_metric not in row:
+            return
+        epoch, value = int(row["epoch"]), float(row[self.prune_metric])
+        self.trial.report(value, step=epoch)
+        if self.trial.should_prune():
+            raise TrialPrunedError(
+                f"pruned after epoch {epoch}: {self.prune_metric} {value:.4f} is not promising"
+            )
+
+
+def trial_config(
+    exp: ExperimentInfo, space: SearchSpace, params: Mapping[str, Any], number: int
+) -> RunConfig:
+    """The run config of trial ``number`` of ``exp`` with ``params``."""
+    base = RunConfig.model_validate(exp.base_config)
+    cfg = build_config((f"trial {number}", space.config_overrides(params)), base=base)
+    cfg.out = str(Path(exp.out_dir) / "trials")
+    cfg.name = f"trial-{number:03d}"
+    return cfg
+
+
+def run_trial(
+    trial: optuna.Trial,
+    *,
+    exp: ExperimentInfo,
+    store: Store,
+    settings: Settings,
+    show_progress: bool = False,
+) -> float | Sequence[float]:
+    """Optuna's objective: train one configuration and return its objective value(s)."""
+    space = SearchSpace.from_dict(exp.space)
+    params = space.suggest(trial)
+    cfg = trial_config(exp, space, params, trial.number)
+    run_id = store.create_run(
+        name=cfg.name or f"trial-{trial.number}",
+        model=cfg.model.name,
+        config=cfg.model_dump(mode="json"),
+        task=cfg.task,
+        experiment_id=exp.id,
+        trial_number=trial.number,
+        params=params,
+    )
+    trial.set_user_attr("run_id", run_id)
+    metrics = [m for m, _ in exp.objectives]
+    prune_metric = metrics[0] if len(metrics) == 1 and metrics[0] in PER_EPOCH_METRICS else None
+    recorder = TrialRecorder(
+        store,
+        run_id,
+        trial=trial,
+        experiment_id=exp.id,
+        prune_metric=prune_metric if exp.pruner != "none" else None,
+        heartbeat_s=settings.heartbeat_s,
+    )
+    try:
+        _, result = run_training(
+            cfg, settings=settings, observer=recorder, show_progress=show_progress
+        )
+    except TrialPrunedError as exc:
+        raise optuna.TrialPruned(str(exc)) from exc
+    history = [e.model_dump() for e in store.epochs(run_id)]
+    values = [objective_value(m, result, history) for m in metrics]
+    return values[0] if len(values) == 1 else values
