@@ -84,3 +84,35 @@ def trained_run(shapes_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
             **{"model.options.width": 8},
         )
     return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """Admin URL of a real PostgreSQL server (see tests/services.py); skips/fails without."""
+    from tests.services import postgres_admin, skip_or_fail
+
+    with postgres_admin() as url:
+        if url is None:
+            skip_or_fail(
+                "no PostgreSQL server: none on 127.0.0.1:5432 or IMGREC_TEST_PG_URL, and Debian's "
+                "postgresql binaries (initdb) could not start one"
+            )
+        assert url is not None
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    from tests.services import fresh_database
+
+    with fresh_database(postgres_admin_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The run database URL, once for SQLite and once for PostgreSQL (the store contract)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'imgrec.db'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -72,7 +72,9 @@ def write_experiment_report(study: optuna.Study, exp: ExperimentInfo) -> dict[st
     """Write the files above and return the summary that goes into the experiment row."""
     out = Path(exp.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = trial_rows(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rows = trial_rows(study)
     best_trials, best_value = _best(study, exp)
     best = best_trials[0] if best_trials else None
     counts: dict[str, int] = {}

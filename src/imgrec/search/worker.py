@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import optuna
 
 from imgrec.config import Settings
+from imgrec.search.report import finished, write_experiment_report
+from imgrec.search.space import SearchSpace
+from imgrec.search.study import make_pruner, make_sampler, optuna_storage
+from imgrec.search.trial import run_trial
 from imgrec.store import ExperimentInfo, Store
 from imgrec.store.tables import utcnow
-from imgrec.tune.report import finished, write_experiment_report
-from imgrec.tune.space import SearchSpace
-from imgrec.tune.study import make_pruner, make_sampler, optuna_storage
-from imgrec.tune.trial import run_trial
 
 __all__ = ["Worker", "finalise_if_done"]
 

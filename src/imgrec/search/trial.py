@@ -18,9 +18,9 @@ from imgrec.config import RunConfig, Settings, build_config
 from imgrec.engine.runner import run_training
 from imgrec.errors import RunStoppedError, StoreError
 from imgrec.recorder import StoreRecorder
+from imgrec.search.space import SearchSpace
+from imgrec.search.study import PER_EPOCH_METRICS, objective_value
 from imgrec.store import ExperimentInfo, Store
-from imgrec.tune.space import SearchSpace
-from imgrec.tune.study import PER_EPOCH_METRICS, objective_value
 
 __all__ = ["ExperimentCancelledError", "TrialPrunedError", "TrialRecorder", "run_trial"]
 

@@ -15,18 +15,18 @@ import optuna
 
 from imgrec.config import RunConfig, Settings
 from imgrec.errors import ConfigError, RunError
-from imgrec.store import ExperimentInfo, Store
-from imgrec.store.tables import utcnow
-from imgrec.tune.progress import SearchProgress
-from imgrec.tune.space import SearchSpace
-from imgrec.tune.study import (
+from imgrec.search.progress import SearchProgress
+from imgrec.search.space import SearchSpace
+from imgrec.search.study import (
     PER_EPOCH_METRICS,
     PRUNERS,
     make_pruner,
     make_sampler,
     optuna_storage,
 )
-from imgrec.tune.worker import Worker, finalise_if_done
+from imgrec.search.worker import Worker, finalise_if_done
+from imgrec.store import ExperimentInfo, Store
+from imgrec.store.tables import utcnow
 
 __all__ = ["create_experiment", "run_local_workers"]
 
