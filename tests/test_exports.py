@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ("imgrec.data", "imgrec.models", "imgrec.evaluation")
+PACKAGES = ("imgrec.data", "imgrec.models", "imgrec.evaluation", "imgrec.explain")
 HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 
 

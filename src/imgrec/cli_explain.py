@@ -1,0 +1,129 @@
+"""``imgrec explain`` and ``imgrec inspect``: look inside a trained model from the terminal.
+
+Registered on the main app in :mod:`imgrec.cli`. Heavy modules are imported inside the commands
+so ``imgrec --help`` stays fast; domain errors print ``error: <message>`` and exit with 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+__all__ = ["explain_command", "inspect_command"]
+
+T = TypeVar("T")
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    from imgrec.cli import _run
+
+    return _run(action)
+
+
+def explain_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    images: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            help="cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion.",
+        ),
+    ] = "gradcam",
+    target_class: Annotated[
+        str | None,
+        typer.Option("--class", help="Explain this class instead of the prediction."),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="Layer for CAM methods (see `imgrec inspect ... summary`).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for overlays and maps [default: RUN_DIR/explain].")
+    ] = None,
+    samples: Annotated[int | None, typer.Option(help="LIME: perturbed images per image.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Heatmaps of why the model predicts what it does: overlay PNGs and raw .npy maps."""
+    from imgrec import api
+
+    folder = out if out is not None else run_dir / "explain"
+    options = {"num_samples": samples} if samples is not None else None
+    results = _guarded(
+        lambda: api.explain(
+            run_dir,
+            list(images),
+            method=method,
+            target_class=target_class,
+            layer=layer,
+            out=folder,
+            options=options,
+        )
+    )
+    if as_json:
+        typer.echo(json.dumps([e.to_dict() for e in results], indent=2))
+        return
+    width = max(len(Path(e.source).name) for e in results)
+    typer.echo(f"{'image':<{width}}  {'predicted':<16} {'explained':<16} {'prob':>6} {'time':>7}")
+    for e in results:
+        typer.echo(
+            f"{Path(e.source).name:<{width}}  {e.predicted:<16.16} {e.label:<16.16} "
+            f"{e.probability:>6.3f} {e.seconds:>6.2f}s"
+        )
+    layer_note = f" on layer {results[0].layer}" if results[0].layer else ""
+    typer.echo(f"{results[0].method}{layer_note}: {len(results)} overlay(s) in {folder}")
+
+
+def inspect_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    what: Annotated[str, typer.Argument(help="summary, filters, features or embedding.")],
+    image: Annotated[Path | None, typer.Option(help="features: the input image.")] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="features: layer name [default: the CAM layer].")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="embedding: another dataset [default: the test split].")
+    ] = None,
+    method: Annotated[str, typer.Option(help="embedding: pca or tsne.")] = "pca",
+    split: Annotated[str, typer.Option(help="embedding: the run's split to use.")] = "test",
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the files [default: RUN_DIR/inspect].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Look inside the model: layer summary, first-layer filters, feature maps, embedding map."""
+    from imgrec import api
+
+    result = _guarded(
+        lambda: api.inspect(
+            run_dir, what, image=image, layer=layer, out=out, data=data, method=method, split=split
+        )
+    )
+    table = result.pop("table", None)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    elif table is not None:
+        typer.echo(table)
+    elif what == "embedding":
+        typer.echo(
+            f"{result['method']} of {result['num_images']} images ({result['feature_dim']}-d "
+            f"features, accuracy {result['accuracy']:.3f}) from {result['source']}"
+        )
+        for pair in result["confused_pairs"] or [{"true": "(no mistakes)"}]:
+            if "count" in pair:
+                typer.echo(
+                    f"  {pair['true']} -> {pair['predicted']}: {pair['count']} "
+                    f"({pair['rate']:.1%} of {pair['true']})"
+                )
+            else:
+                typer.echo(f"  {pair['true']}")
+        typer.echo(result["png"])
+    else:
+        for key, value in result.items():
+            if key not in ("png", "npy"):
+                typer.echo(f"{key}: {value}")
+        typer.echo(result["png"])

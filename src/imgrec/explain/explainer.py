@@ -1,0 +1,210 @@
+"""Explaining a trained model's predictions on image files, PIL images or arrays.
+
+>>> predictor = Predictor.from_run_dir("runs/simple_cnn-20261122-101500")
+>>> [e] = explain_images(predictor, ["cat.png"], method="gradcam")
+>>> e.label, e.probability, e.heatmap.shape       # ('cat', 0.93, (64, 64))
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from imgrec.engine.predictor import ImageInput, Predictor
+from imgrec.errors import ConfigError, DatasetError, ModelError
+from imgrec.explain.heatmaps import LAYER_METHODS, check_method, compute_heatmaps, to_input
+from imgrec.explain.layers import find_layer
+from imgrec.explain.localisation import peak_of
+from imgrec.models.base import ImageClassifier
+
+__all__ = ["Explanation", "classifier", "explain_images", "load_pixels", "resolve_class"]
+
+
+@dataclass
+class Explanation:
+    """One heatmap for one image.
+
+    Attributes:
+        source: The file path, or ``<ndarray>`` / ``<Image>`` for in-memory images.
+        method: The canonical method name (``"gradcam"``, ``"lime"``, ...).
+        label: The class explained (the prediction unless a class was asked for).
+        class_index: Its index in the model's classes.
+        probability: The model's probability for ``label``.
+        predicted: The model's top-1 class.
+        predicted_probability: Its probability.
+        heatmap: float32 ``(H, W)`` in [0, 1] at the model's input size.
+        pixels: uint8 ``(H, W, 3)``: the image as the model saw it (resized, RGB).
+        layer: The layer the method looked at (``None`` for LIME and occlusion).
+        seconds: Time the heatmap took.
+        png: The overlay written by :func:`imgrec.explain.overlay.save_explanation`, if any.
+        npy: The raw map written beside it, if any.
+    """
+
+    source: str
+    method: str
+    label: str
+    class_index: int
+    probability: float
+    predicted: str
+    predicted_probability: float
+    heatmap: np.ndarray
+    pixels: np.ndarray
+    layer: str | None
+    seconds: float
+    png: str | None = None
+    npy: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the arrays)."""
+        peak_y, peak_x = peak_of(self.heatmap)
+        return {
+            "source": self.source,
+            "method": self.method,
+            "label": self.label,
+            "class_index": self.class_index,
+            "probability": round(self.probability, 6),
+            "predicted": self.predicted,
+            "predicted_probability": round(self.predicted_probability, 6),
+            "layer": self.layer,
+            "size": list(self.heatmap.shape),
+            "peak": {"x": int(peak_x), "y": int(peak_y)},
+            "seconds": round(self.seconds, 4),
+            "png": self.png,
+            "npy": self.npy,
+        }
+
+
+def classifier(predictor: Predictor) -> ImageClassifier:
+    """The predictor's network with its imgrec surface (every registry model has it).
+
+    Raises:
+        ModelError: the network is not an :class:`ImageClassifier`.
+    """
+    model = predictor.model
+    if not isinstance(model, ImageClassifier):
+        raise ModelError(
+            f"{type(model).__name__} is not an imgrec ImageClassifier; build it with "
+            "imgrec.create_model to explain it."
+        )
+    return model
+
+
+def resolve_class(classes: Sequence[str], label: str) -> int:
+    """Index of ``label`` among the model's ``classes``.
+
+    Raises:
+        ConfigError: the model has no such class; the message lists its classes.
+    """
+    if label in classes:
+        return list(classes).index(label)
+    near = difflib.get_close_matches(label, list(classes), n=1)
+    hint = f" Did you mean '{near[0]}'?" if near else ""
+    shown = ", ".join(classes[:30]) + (
+        f", ... ({len(classes)} in all)" if len(classes) > 30 else ""
+    )
+    raise ConfigError(f"the model has no class '{label}'.{hint} Its classes: {shown}.")
+
+
+def load_pixels(predictor: Predictor, image: ImageInput) -> tuple[str, np.ndarray]:
+    """``(source name, uint8 (H, W, 3) at the model's input size)`` for one image.
+
+    Grayscale, palette, 16-bit and transparent images are converted to RGB as everywhere in
+    imgrec. In-memory images get the same pixel limit as files (Pillow's decompression-bomb
+    limit), so a huge array fails here with a clear message instead of exhausting memory.
+
+    Raises:
+        DatasetError: unreadable, not an image, or larger than the pixel limit.
+    """
+    if isinstance(image, str | Path):
+        source = str(image)
+    else:
+        source = f"<{type(image).__name__}>"
+        if isinstance(image, Image.Image):
+            width, height = image.size
+        elif isinstance(image, np.ndarray) and image.ndim >= 2:
+            height, width = int(image.shape[0]), int(image.shape[1])
+        else:
+            width = height = 0
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit and width * height > limit:
+            raise DatasetError(
+                f"{source}: too large in pixels ({width}x{height} = {width * height} exceeds the "
+                f"limit of {limit}); downscale the image before explaining it."
+            )
+    return source, predictor._pixels(image)
+
+
+def explain_images(
+    predictor: Predictor,
+    images: Sequence[ImageInput],
+    *,
+    method: str = "gradcam",
+    target_class: str | None = None,
+    layer: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> list[Explanation]:
+    """Explain the prediction for each image (or the class ``target_class``).
+
+    Args:
+        predictor: A loaded model (:meth:`Predictor.from_run_dir`).
+        images: Paths, PIL images or uint8 arrays ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)``.
+        method: One of :data:`imgrec.explain.heatmaps.METHODS`.
+        target_class: Explain this class instead of each image's predicted class.
+        layer: Layer for the CAM methods (default: the model's ``default_cam_layer``).
+        options: Method options (see :func:`compute_heatmaps`).
+
+    Raises:
+        ConfigError: unknown method or class, or a layer given to LIME/occlusion.
+        ModelError: unknown layer, or a layer without a spatial map.
+        DatasetError: an image cannot be read or is too large.
+    """
+    method = check_method(method)
+    model, card = classifier(predictor), predictor.card
+    if layer is not None and method not in LAYER_METHODS:
+        raise ConfigError(f"method '{method}' looks at the whole image, not a layer; drop --layer.")
+    layer_name = None
+    if method in LAYER_METHODS and method != "cam":
+        layer_name, _ = find_layer(model, layer)  # fail on a bad name before any work
+    wanted = resolve_class(card.classes, target_class) if target_class is not None else None
+    out: list[Explanation] = []
+    for image in images:
+        source, pixels = load_pixels(predictor, image)
+        with torch.no_grad():
+            logits = model(to_input(pixels[None], card.preprocessing, predictor.device))
+        probs = logits.float().softmax(dim=1)[0].cpu().numpy()
+        top = int(np.argmax(probs))
+        index = top if wanted is None else wanted
+        started = time.perf_counter()
+        heatmap = compute_heatmaps(
+            model,
+            pixels[None],
+            [index],
+            preprocessing=card.preprocessing,
+            method=method,
+            layer=layer,
+            options=options,
+        )[0]
+        out.append(
+            Explanation(
+                source=source,
+                method=method,
+                label=card.classes[index],
+                class_index=index,
+                probability=float(probs[index]),
+                predicted=card.classes[top],
+                predicted_probability=float(probs[top]),
+                heatmap=heatmap,
+                pixels=pixels,
+                layer=layer_name,
+                seconds=time.perf_counter() - started,
+            )
+        )
+    return out
