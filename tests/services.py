@@ -125,3 +125,23 @@ def postgres_admin() -> Iterator[str | None]:
         return
     with private_server() as started:
         yield started if started and _reachable(started) else None
+
+
+def kill_once_training(process: subprocess.Popen[bytes], store: object, *, timeout_s: float = 120):
+    """SIGKILL ``process`` as soon as the newest run in ``store`` has finished an epoch.
+
+    Returns that run (as the store saw it just before the kill).
+    """
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = store.list_runs()  # type: ignore[attr-defined]
+        if runs and runs[0].status == "running" and runs[0].epochs_completed >= 1:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+            return runs[0]
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"the process never finished an epoch of training within {timeout_s} s")

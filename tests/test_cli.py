@@ -63,6 +63,9 @@ def test_train_predict_eval_check_end_to_end(shapes_dir: Path, tmp_path: Path) -
         assert (run_dir / name).is_file(), name
     assert not list(run_dir.rglob("*.pt")) and not list(run_dir.rglob("*.pkl"))
     assert "epoch 2/2" in done.stderr and "ETA" in done.stderr
+    assert "recorded as run 1 (`imgrec runs show 1`)" in done.stdout
+    listed = _imgrec("runs", "list", "--format", "json", env_home=home)
+    assert json.loads(listed.stdout)[0]["name"] == "e2e"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["training"]["epochs_completed"] == 2
     assert metrics["inference"]["latency_batch1"]["p50_ms"] > 0

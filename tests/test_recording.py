@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import imgrec
 from imgrec.api import open_store
 from imgrec.errors import StoreError
 from imgrec.recorder import StoreRecorder
+from tests.services import kill_once_training
 
 TINY: dict[str, Any] = {
     "epochs": 2,
@@ -53,6 +53,15 @@ def test_a_run_that_fails_is_recorded_as_failed_with_the_error(tmp_path: Path) -
     (run,) = open_store().list_runs()
     assert run.status == "failed"
     assert "DatasetError" in (run.error or "") and "missing" in (run.error or "")
+
+
+def test_a_diverged_run_fails_with_advice_instead_of_nan_metrics(
+    shapes_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(imgrec.errors.RunError, match=r"training diverged.*Lower the learning rate"):
+        imgrec.train(shapes_dir, out=str(tmp_path), lr=1e6, **TINY)
+    (run,) = open_store().list_runs()
+    assert run.status == "failed" and "diverged" in (run.error or "")
 
 
 def test_resume_continues_the_same_recorded_run(shapes_dir: Path, tmp_path: Path) -> None:
@@ -109,18 +118,8 @@ def test_a_killed_training_process_leaves_a_failed_run_not_a_running_one(
     )
     process = subprocess.Popen([sys.executable, "-c", code], env=env)
     store = open_store()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = store.list_runs()
-        if runs and runs[0].status == "running" and runs[0].epochs_completed >= 1:
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the training process never reached its first epoch")
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert store.get_run(runs[0].id).status == "running"  # nobody has looked yet
+    killed = kill_once_training(process, store)
+    assert store.get_run(killed.id).status == "running"  # nobody has looked yet
     time.sleep(3.5)
     cli = subprocess.run(
         [sys.executable, "-m", "imgrec", "runs", "list", "--format", "json"],
@@ -130,6 +129,6 @@ def test_a_killed_training_process_leaves_a_failed_run_not_a_running_one(
         check=True,
     )
     assert '"status": "failed"' in cli.stdout
-    run = store.get_run(runs[0].id)
+    run = store.get_run(killed.id)
     assert run.status == "failed" and "stopped sending heartbeats" in (run.error or "")
     assert (Path(run.run_dir or "") / "checkpoints" / "last.ckpt").is_file()

@@ -20,25 +20,31 @@ __all__ = [
     "ModelCard",
     "RunConfig",
     "TrainResult",
+    "TuneResult",
     "__version__",
     "check_data",
     "create_model",
     "evaluate",
+    "inspect",
     "list_models",
     "load",
     "predict",
     "synth_data",
     "train",
+    "tune",
 ]
 
 _LAZY = {
     "train": "imgrec.api",
     "evaluate": "imgrec.api",
+    "inspect": "imgrec.api",
     "predict": "imgrec.api",
     "load": "imgrec.api",
     "check_data": "imgrec.api",
     "synth_data": "imgrec.api",
     "TrainResult": "imgrec.api",
+    "tune": "imgrec.api",
+    "TuneResult": "imgrec.api",
     "RunConfig": "imgrec.config",
     "ModelCard": "imgrec.models.card",
     "create_model": "imgrec.models.registry",
@@ -46,7 +52,18 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from imgrec.api import TrainResult, check_data, evaluate, load, predict, synth_data, train
+    from imgrec.api import (
+        TrainResult,
+        TuneResult,
+        check_data,
+        evaluate,
+        inspect,
+        load,
+        predict,
+        synth_data,
+        train,
+        tune,
+    )
     from imgrec.config import RunConfig
     from imgrec.models.card import ModelCard
     from imgrec.models.registry import create_model, list_models

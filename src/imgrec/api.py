@@ -13,18 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgrec.config import RunConfig, Settings, build_config, load_yaml
+from imgrec.config import RunConfig, Settings, build_config, dotted_keys, load_yaml
 from imgrec.errors import ConfigError, RunError
 
 __all__ = [
     "TrainResult",
+    "TuneResult",
+    "cancel_experiment",
     "check_data",
     "evaluate",
+    "explain",
     "export_idx",
+    "inspect",
     "load",
+    "open_store",
     "predict",
     "synth_data",
     "train",
+    "tune",
+    "worker",
 ]
 
 # Keys a resumed run may change; everything else must stay as the run started.
@@ -51,6 +58,7 @@ class TrainResult:
     run_dir: Path
     metrics: dict[str, Any]
     config: RunConfig
+    run_id: int | None = None
 
     @property
     def accuracy(self) -> float:
@@ -110,6 +118,8 @@ def train(
     config: str | Path | Mapping[str, Any] | None = None,
     resume: str | Path | None = None,
     show_progress: bool = True,
+    record: bool = True,
+    db: str | None = None,
     **overrides: Any,
 ) -> TrainResult:
     """Train, evaluate and save a model; returns the run directory and its metrics.
@@ -119,18 +129,206 @@ def train(
         config: A YAML file or a mapping; keyword overrides win over it.
         resume: A run directory to continue (only epochs, patience and device may change).
         show_progress: Print progress with ETA to stderr.
+        record: Record the run in the run database (state, epochs, metrics, artifacts).
+        db: Run database URL; default ``IMGREC_DB_URL`` or SQLite under ``IMGREC_HOME``.
         **overrides: Any config key, flat (``epochs=5``) or dotted (``"train.lr": 0.01``).
     """
-    from imgrec.engine.runner import run_training
+    from imgrec.engine.runner import is_rank_zero, run_training
 
     settings = Settings()
     cfg, run_dir = resolve_train_config(data, config=config, resume=resume, **overrides)
     if cfg.train.device == "auto":
         cfg.train.device = settings.device
-    run_dir, metrics = run_training(
-        cfg, settings=settings, run_dir=run_dir, show_progress=show_progress
+    recorder = None
+    # DDP processes other than rank 0 re-run this call; only rank 0 records.
+    if record and settings.run_dir is None and is_rank_zero():
+        recorder = queue_run(cfg, settings=settings, db=db, resume=run_dir)
+    try:
+        run_dir, metrics = run_training(
+            cfg, settings=settings, run_dir=run_dir, show_progress=show_progress, observer=recorder
+        )
+    finally:
+        if recorder is not None:
+            recorder.store.close()
+    run_id = recorder.run_id if recorder is not None else None
+    return TrainResult(run_dir=run_dir, metrics=metrics, config=cfg, run_id=run_id)
+
+
+def open_store(db: str | None = None) -> Any:
+    """The run database (:class:`imgrec.store.Store`) at ``db`` or the configured default."""
+    from imgrec.store import Store
+
+    return Store(db or Settings().database_url)
+
+
+def queue_run(
+    cfg: RunConfig,
+    *,
+    settings: Settings,
+    db: str | None = None,
+    resume: Path | None = None,
+    experiment_id: int | None = None,
+    trial_number: int | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Any:
+    """Insert a queued run (or reuse the resumed run's row) and return its recorder."""
+    from imgrec.recorder import StoreRecorder
+    from imgrec.store import Store
+
+    store = Store(db or settings.database_url)
+    store.reap_stale_runs(grace_s=settings.heartbeat_grace_s)
+    existing = store.find_run_by_dir(resume.resolve()) if resume is not None else None
+    if existing is not None:
+        run_id = existing.id
+    else:
+        run_id = store.create_run(
+            name=cfg.name or (resume.name if resume else f"{cfg.model.name} (not started)"),
+            model=cfg.model.name,
+            config=cfg.model_dump(mode="json"),
+            task=cfg.task,
+            experiment_id=experiment_id,
+            trial_number=trial_number,
+            params=params,
+        )
+    return StoreRecorder(store, run_id, heartbeat_s=settings.heartbeat_s)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune` hands back: the experiment and its best run (if any finished)."""
+
+    experiment: str
+    out_dir: Path
+    status: str
+    summary: dict[str, Any]
+    notes: list[str]
+
+    @property
+    def best_run_dir(self) -> Path | None:
+        found = self.summary.get("best_run_dir")
+        return Path(found) if found else None
+
+    @property
+    def best_value(self) -> Any:
+        return self.summary.get("best_value")
+
+    @property
+    def model_dir(self) -> Path | None:
+        found = self.summary.get("model_dir")
+        return Path(found) if found else None
+
+
+def tune(
+    data: str | Path | None = None,
+    *,
+    space: str | Path | Mapping[str, Any] | None = None,
+    trials: int = 20,
+    timeout: float | None = None,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    metrics: Sequence[str] = ("val_accuracy",),
+    directions: Sequence[str] = (),
+    workers: int = 1,
+    name: str | None = None,
+    out: str | Path = "experiments",
+    config: str | Path | Mapping[str, Any] | None = None,
+    db: str | None = None,
+    show_progress: bool = True,
+    verbose: bool = False,
+    **overrides: Any,
+) -> TuneResult:
+    """Search hyperparameters within bounds; every trial is a recorded run.
+
+    Args:
+        data: Folder, zip or CSV of images.
+        space: YAML file or mapping of bounds (see :mod:`imgrec.search.space`); None: defaults.
+        trials: Number of trials (a retried trial of a dead worker does not count twice).
+        timeout: Seconds after which no new trial starts.
+        sampler: ``tpe``, ``random``, ``cmaes`` or ``gp``.
+        pruner: ``median``, ``hyperband`` or ``none``; prunes on the per-epoch metric.
+        metrics: One objective, or two for a Pareto front (e.g. val_accuracy, latency_ms).
+        directions: ``maximize``/``minimize`` per metric; default each metric's natural one.
+        workers: Local workers; 0 only creates the experiment for ``imgrec worker`` processes.
+        name: Experiment (study) name; default ``tune-<time>``.
+        out: Folder that receives the experiment directory (trials, plots, best model).
+        config: Base run config (YAML or mapping); ``**overrides`` win over it.
+        db: Run database URL (default ``IMGREC_DB_URL`` or SQLite under ``IMGREC_HOME``).
+    """
+    from imgrec.search import create_experiment, parse_space, resolve_objectives, run_local_workers
+    from imgrec.search.space import default_space
+    from imgrec.store import Store
+
+    settings = Settings()
+    if workers < 0:
+        raise ConfigError(f"--workers must be 0 or more (got {workers}).")
+    base, _ = resolve_train_config(data, config=config, **overrides)
+    if base.train.device == "auto":
+        base.train.device = settings.device
+    origin = str(space) if isinstance(space, str | Path) else "search space"
+    raw = load_yaml(space) if isinstance(space, str | Path) else space
+    if not raw:  # the defaults never override what the user set explicitly
+        given = dict(overrides)
+        if config is not None:
+            given.update(load_yaml(config) if isinstance(config, str | Path) else config)
+        raw = default_space(user_keys=dotted_keys(given))
+    url = db or settings.database_url
+    store = Store(url)
+    exp, notes = create_experiment(
+        store,
+        base=base,
+        space=parse_space(raw, origin=origin),
+        objectives=resolve_objectives(list(metrics), list(directions)),
+        sampler=sampler,
+        pruner=pruner,
+        n_trials=trials,
+        timeout_s=timeout,
+        name=name,
+        out=out,
+        settings=settings,
     )
-    return TrainResult(run_dir=run_dir, metrics=metrics, config=cfg)
+    if show_progress:
+        for note in notes:
+            sys.stderr.write(f"note: {note}\n")
+    if workers > 0:
+        exp = run_local_workers(
+            exp,
+            url=url,
+            settings=settings,
+            workers=workers,
+            show_progress=show_progress,
+            verbose=verbose,
+        )
+    return TuneResult(
+        experiment=exp.name,
+        out_dir=Path(exp.out_dir),
+        status=exp.status,
+        summary=dict(exp.summary),
+        notes=notes,
+    )
+
+
+def worker(
+    *,
+    db: str | None = None,
+    experiment: str | None = None,
+    wait: bool = False,
+    until_done: bool = False,
+    verbose: bool = False,
+) -> int:
+    """Run trials of open experiments until none is left (``wait``: forever); returns the count."""
+    from imgrec.search import Worker
+
+    settings = Settings()
+    runner = Worker(
+        db or settings.database_url, settings, experiment=experiment, show_progress=verbose
+    )
+    return runner.run(wait=wait, until_done=until_done)
+
+
+def cancel_experiment(name: str, *, db: str | None = None) -> None:
+    """Stop an experiment: no new trials start, running ones stop after their epoch."""
+    store = open_store(db)
+    store.set_experiment_status(store.get_experiment(name).id, "cancelled")
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
@@ -258,3 +456,79 @@ def export_idx(source: str | Path, out: str | Path) -> Path:
     from imgrec.progress import TextProgress
 
     return export_idx_folder(Path(source), Path(out), progress=TextProgress("writing PNGs"))
+
+
+def explain(
+    run_dir: str | Path,
+    images: Sequence[Any],
+    *,
+    method: str = "gradcam",
+    target_class: str | None = None,
+    layer: str | None = None,
+    out: str | Path | None = None,
+    device: str = "auto",
+    options: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """Heatmaps of why the model in ``run_dir`` predicts what it does for ``images``.
+
+    Args:
+        images: Files, folders (expanded), PIL images or uint8 arrays.
+        method: cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion.
+        target_class: Explain this class instead of each image's prediction.
+        layer: Layer for the CAM methods (default: the model's ``default_cam_layer``).
+        out: Write overlay PNGs, raw ``.npy`` maps and ``explanations.json`` here.
+        options: Method options (LIME ``num_samples``, occlusion ``window``/``stride``, ...).
+
+    Returns:
+        One :class:`imgrec.explain.Explanation` per image.
+    """
+    from imgrec.explain.run import explain_run
+
+    return list(
+        explain_run(
+            Path(run_dir),
+            list(images),
+            method=method,
+            target_class=target_class,
+            layer=layer,
+            out=Path(out) if out is not None else None,
+            device=_device(device),
+            options=options,
+        )
+    )
+
+
+def inspect(
+    run_dir: str | Path,
+    what: str,
+    *,
+    image: Any = None,
+    layer: str | None = None,
+    out: str | Path | None = None,
+    data: str | Path | None = None,
+    method: str = "pca",
+    split: str = "test",
+    max_images: int = 2000,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Look inside the model in ``run_dir``: ``summary``, ``filters``, ``features`` (of ``layer``
+    for ``image``) or ``embedding`` (of its ``split``, or of ``data``, by ``method`` pca/tsne).
+
+    Files go to ``out`` (default ``RUN_DIR/inspect``); the returned dict names them.
+    """
+    from imgrec.explain.run import inspect_run
+
+    settings = Settings()
+    return inspect_run(
+        Path(run_dir),
+        what,
+        image=image,
+        layer=layer,
+        out=Path(out) if out is not None else None,
+        data=Path(data) if data is not None else None,
+        method=method,
+        split=split,
+        max_images=max_images,
+        device=_device(device),
+        settings=settings,
+    )

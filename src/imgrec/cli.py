@@ -15,6 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from imgrec.cli_runs import runs_app
+from imgrec.cli_tune import tune_command, worker_command
 from imgrec.errors import ImgrecError
 
 app = typer.Typer(
@@ -35,6 +37,9 @@ config_app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
+app.add_typer(runs_app, name="runs")
+app.command("tune")(tune_command)
+app.command("worker")(worker_command)
 
 T = TypeVar("T")
 
@@ -98,6 +103,10 @@ def train(
     out: Annotated[str | None, typer.Option(help="Folder for the run directory.")] = None,
     name: Annotated[str | None, typer.Option(help="Run directory name.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue this run directory.")] = None,
+    db: Annotated[
+        str | None, typer.Option(help="Run database URL (default IMGREC_DB_URL).")
+    ] = None,
+    record: Annotated[bool, typer.Option(help="Record the run in the run database.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Train a classifier; prints the run directory as the last line."""
@@ -132,7 +141,15 @@ def train(
     flags.update({f"model.options.{k}": v for k, v in _parse_pairs(option, "--option").items()})
     flags.update(_parse_pairs(set_, "--set"))
     result = _run(
-        lambda: api.train(path, config=config, resume=resume, show_progress=not quiet, **flags)
+        lambda: api.train(
+            path,
+            config=config,
+            resume=resume,
+            show_progress=not quiet,
+            record=record,
+            db=db,
+            **flags,
+        )
     )
     m = result.metrics
     if not m:  # a DDP worker process: rank 0 reports
@@ -142,6 +159,8 @@ def train(
         f"on {m.get('split')} ({m.get('num_samples')} images)  "
         f"trained in {m['training']['wall_time_s']:.1f}s"
     )
+    if result.run_id is not None:
+        typer.echo(f"recorded as run {result.run_id} (`imgrec runs show {result.run_id}`)")
     typer.echo(str(result.run_dir))
 
 
@@ -332,6 +351,12 @@ def config_keys() -> None:
         for key, field in cls.model_fields.items():
             default = field.default if field.default_factory is None else field.default_factory()  # type: ignore[call-arg]
             typer.echo(f"{section}.{key:<24} {default!r:<14} {field.description or ''}")
+
+
+from imgrec.cli_explain import explain_command, inspect_command  # noqa: E402
+
+app.command("explain")(explain_command)
+app.command("inspect")(inspect_command)
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ def test_pruning_stops_hopeless_trials_early(shapes_dir: Path, tmp_path: Path) -
     result = imgrec.tune(
         shapes_dir,
         space=space,
-        trials=7,
+        trials=9,
         sampler="random",
         pruner="median",
         metrics=["val_loss"],

@@ -16,7 +16,7 @@ from imgrec.search.study import (
     resolve_objectives,
 )
 from imgrec.search.trial import TrialPrunedError, TrialRecorder
-from imgrec.store import Store
+from imgrec.store import ExperimentInfo, Store
 
 
 def test_objectives_take_natural_directions_and_refuse_nonsense() -> None:
@@ -66,6 +66,20 @@ def test_durations_and_search_eta() -> None:
     assert search_eta(remaining=3, mean_trial_s=None, parallel=1) is None
 
 
+def _experiment(store: Store, name: str, out: object) -> ExperimentInfo:
+    return store.create_experiment(
+        name=name,
+        data_path="/d",
+        space={},
+        base_config={},
+        objectives=[("val_accuracy", "maximize")],
+        sampler="tpe",
+        pruner="median",
+        n_trials=4,
+        out_dir=str(out),
+    )
+
+
 def test_a_hopeless_trial_is_pruned_after_its_epoch(tmp_path) -> None:
     study = optuna.create_study(
         direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=3)
@@ -76,17 +90,7 @@ def test_a_hopeless_trial_is_pruned_after_its_epoch(tmp_path) -> None:
             good.report(0.9, step=epoch)
         study.tell(good, 0.9)
     store = Store(f"sqlite:///{tmp_path / 'x.db'}")
-    exp = store.create_experiment(
-        name="e",
-        data_path="/d",
-        space={},
-        base_config={},
-        objectives=[("val_accuracy", "maximize")],
-        sampler="tpe",
-        pruner="median",
-        n_trials=4,
-        out_dir=str(tmp_path),
-    )
+    exp = _experiment(store, "e", tmp_path)
     run_id = store.create_run(name="t", model="m", config={}, experiment_id=exp.id)
     trial = study.ask()
     recorder = TrialRecorder(
@@ -109,17 +113,7 @@ def test_cancelling_an_experiment_stops_its_running_trials_after_the_epoch(tmp_p
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     store = Store(url)
-    exp = store.create_experiment(
-        name="c",
-        data_path="/d",
-        space={},
-        base_config={},
-        objectives=[("val_loss", "minimize")],
-        sampler="tpe",
-        pruner="none",
-        n_trials=4,
-        out_dir=str(tmp_path),
-    )
+    exp = _experiment(store, "c", tmp_path)
     run_id = store.create_run(name="t", model="m", config={}, experiment_id=exp.id)
     trial = optuna.create_study().ask()
     recorder = TrialRecorder(

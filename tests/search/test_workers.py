@@ -4,7 +4,6 @@ workers never run the same trial."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import imgrec
 from imgrec import api
 from imgrec.search.study import optuna_storage
 from imgrec.store import Store
+from tests.services import kill_once_training
 
 TINY = {"img_size": 16, "model.options.width": 8, "batch_size": 8, "show_progress": False}
 
@@ -47,18 +47,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_retried_by_another(
     )
     store = Store(db_url)
     victim = _worker(db_url, exp.experiment)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = store.list_runs()
-        if runs and runs[0].status == "running" and runs[0].epochs_completed >= 1:
-            break
-        time.sleep(0.2)
-    else:
-        victim.kill()
-        pytest.fail("the first worker never started training")
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    killed_run = runs[0]
+    killed_run = kill_once_training(victim, store)
     time.sleep(3.5)  # the grace period passes without heartbeats
 
     ran = api.worker(db=db_url, experiment=exp.experiment, until_done=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ from imgrec.engine.rundir import (
     update_run_status,
     write_splits,
 )
-from imgrec.errors import ConfigError, RunStoppedError
+from imgrec.errors import ConfigError, RunError, RunStoppedError
 from imgrec.evaluation.writers import write_history_csv, write_json
 from imgrec.models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard, Preprocessing
 from imgrec.models.registry import create_model
@@ -263,6 +264,7 @@ def _train_and_evaluate(
     if result.global_rank != 0:
         return {}  # only rank 0 evaluates and writes artifacts
     best = run_dir / BEST_WEIGHTS
+    _refuse_diverged(result.history, has_best=best.is_file())
     if best.is_file():
         from safetensors.torch import load_file
 
@@ -327,6 +329,18 @@ def _train_and_evaluate(
     card.save(run_dir)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def _refuse_diverged(history: list[dict[str, float]], *, has_best: bool) -> None:
+    """A run whose loss became NaN/inf and that has no good epoch to fall back on is an error."""
+    bad = [r for r in history if not math.isfinite(r.get("train_loss", 0.0))]
+    if bad and (
+        not has_best or all(not math.isfinite(r.get("val_loss", math.nan)) for r in history)
+    ):
+        raise RunError(
+            f"training diverged: the loss became NaN or infinite at epoch {int(bad[0]['epoch'])}. "
+            "Lower the learning rate (lr), or use precision 32 if mixed precision is on."
+        )
 
 
 def _on_epoch(run_dir: Path, row: dict[str, float], observer: RunObserver) -> None:

@@ -115,7 +115,8 @@ def make_sampler(
 
 def make_pruner(name: str, *, max_epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        # Never on the first epoch (too noisy), and only once five trials have finished.
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(2, max_epochs))
     if name == "none":

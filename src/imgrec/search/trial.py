@@ -119,7 +119,7 @@ def run_trial(
         run_id,
         trial=trial,
         experiment_id=exp.id,
-        prune_metric=prune_metric if exp.pruner != "none" else None,
+        prune_metric=prune_metric,  # reported with any pruner: curves and epoch counts
         heartbeat_s=settings.heartbeat_s,
     )
     try:
