@@ -40,6 +40,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/fashion_mnist.py
 	$(VENV)/bin/python benchmarks/throughput.py
 	$(VENV)/bin/python benchmarks/cli_startup.py
+	$(VENV)/bin/python benchmarks/pruning_pays.py
+	$(VENV)/bin/python benchmarks/store_overhead.py
+	$(VENV)/bin/python benchmarks/explain_quality.py
 
 clean:
 	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@
 Target (issue 3): the pruned study reaches at least 98% of the best validation accuracy of the
 unpruned one while spending at most half of its training epochs.
 
-    python benchmarks/pruning_pays.py [--trials 20] [--epochs 8]
+    python benchmarks/pruning_pays.py [--trials 16] [--epochs 6] [--per-class 150]
 
 Writes benchmarks/results/pruning_pays.json.
 """
@@ -83,9 +83,9 @@ def run_study(data: Path, work: Path, *, pruner: str, trials: int, epochs: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--per-class", type=int, default=150)
     parser.add_argument("--pruners", default="median,hyperband")
     args = parser.parse_args()
 
