@@ -25,6 +25,7 @@ from imgrec.engine.rundir import (
     SPLITS_FILE,
     new_run_dir,
     now_iso,
+    read_run_status,
     update_run_status,
     write_splits,
 )
@@ -99,6 +100,14 @@ def run_training(
         stream.write(data.report.render_text() + "\n")
     run_dir = _run_dir_for_this_process(cfg, settings, run_dir)
     resume = (run_dir / CHECKPOINT).is_file()
+    done = int(read_run_status(run_dir).get("last_epoch") or 0) if resume else 0
+    if cfg.train.epochs < done:
+        refused = RunError(
+            f"{run_dir} has already trained {done} epochs; to continue it, ask for more "
+            f"(--epochs {done + 5}, say), not {cfg.train.epochs}."
+        )
+        watcher.finished(status="failed", metrics=None, error=str(refused), run_dir=run_dir)
+        raise refused
     if not is_rank_zero():
         return run_dir, _train_and_evaluate(cfg, settings, data, run_dir, resume, False, watcher)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
