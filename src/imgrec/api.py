@@ -154,11 +154,11 @@ def train(
     return TrainResult(run_dir=run_dir, metrics=metrics, config=cfg, run_id=run_id)
 
 
-def open_store(db: str | None = None) -> Any:
+def open_store(db: str | None = None, *, settings: Settings | None = None) -> Any:
     """The run database (:class:`imgrec.store.Store`) at ``db`` or the configured default."""
     from imgrec.store import Store
 
-    return Store(db or Settings().database_url)
+    return Store(db or (settings or Settings()).database_url)
 
 
 def queue_run(
@@ -173,9 +173,8 @@ def queue_run(
 ) -> Any:
     """Insert a queued run (or reuse the resumed run's row) and return its recorder."""
     from imgrec.recorder import StoreRecorder
-    from imgrec.store import Store
 
-    store = Store(db or settings.database_url)
+    store = open_store(db, settings=settings)
     store.reap_stale_runs(grace_s=settings.heartbeat_grace_s)
     existing = store.find_run_by_dir(resume.resolve()) if resume is not None else None
     if existing is not None:

@@ -25,11 +25,11 @@ FormatOption = Annotated[str, typer.Option("--format", "-f", help="table, csv or
 
 
 def _store(db: str | None) -> Any:
+    from imgrec.api import open_store
     from imgrec.config import Settings
-    from imgrec.store import Store
 
     settings = Settings()
-    store = Store(db or settings.database_url)
+    store = open_store(db, settings=settings)
     store.reap_stale_runs(grace_s=settings.heartbeat_grace_s)
     return store
 

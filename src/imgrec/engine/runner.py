@@ -112,16 +112,15 @@ def run_training(
         return run_dir, _train_and_evaluate(cfg, settings, data, run_dir, resume, False, watcher)
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
     update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=os.getpid())
-    write_json(run_dir / "data_report.json", data.report.to_dict())
+    dataset = _dataset_summary(data)
+    write_json(run_dir / "data_report.json", dataset["report"])
     write_splits(data.manifest, run_dir / SPLITS_FILE)
     # Lightning's DDP launcher starts the other processes by re-running this command; they
     # inherit the environment and so join this run directory instead of making their own.
     previous = os.environ.get("IMGREC_RUN_DIR")
     os.environ["IMGREC_RUN_DIR"] = str(run_dir)
     try:
-        watcher.started(
-            run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=_dataset_summary(data)
-        )
+        watcher.started(run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=dataset)
         metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress, watcher)
     except BaseException as exc:
         status, error = _status_of(exc), _describe(exc)
