@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format setup clean bench
+.PHONY: demo test test-fast lint format setup clean bench serve
 
 setup: $(STAMP)
 
@@ -15,10 +15,14 @@ $(UV):
 
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --extra dev --python $(PYTHON)
+	bash scripts/ensure-chromium.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/imgrec demo
+
+serve: $(STAMP)
+	$(VENV)/bin/imgrec serve
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
@@ -43,6 +47,8 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/pruning_pays.py
 	$(VENV)/bin/python benchmarks/store_overhead.py
 	$(VENV)/bin/python benchmarks/explain_quality.py
+	$(VENV)/bin/python benchmarks/web_latency.py
+	$(VENV)/bin/python benchmarks/web_watchers.py
 
 clean:
 	rm -rf .tools $(VENV) .pytest_cache .mypy_cache .ruff_cache

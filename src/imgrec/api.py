@@ -388,26 +388,30 @@ def evaluate(
     )
 
 
-def check_data(
+def read_dataset(
     path: str | Path,
     *,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     split_seed: int = 0,
     progress: bool = True,
-) -> Any:
-    """Ingest, split and validate a dataset; returns the :class:`DataReport` (never raises for
-    an unusable dataset: the report's ``errors`` say why)."""
+    extract_root: str | Path | None = None,
+) -> tuple[Any, Any]:
+    """Ingest, split and validate a dataset; returns ``(Manifest, DataReport)``.
+
+    Never raises for an unusable dataset (the report's ``errors`` say why); an unreadable or
+    unsafe source raises :class:`~imgrec.errors.DatasetError`. Zips are extracted under
+    ``extract_root`` (default ``IMGREC_HOME/datasets``).
+    """
     from imgrec.data.ingest import ingest
     from imgrec.data.split import assign_splits
     from imgrec.data.validate import check_dataset
     from imgrec.errors import DatasetError
     from imgrec.progress import TextProgress
 
-    settings = Settings()
     manifest = ingest(
         path,
-        extract_root=settings.datasets_dir,
+        extract_root=Path(extract_root) if extract_root else Settings().datasets_dir,
         progress=TextProgress("reading images") if progress else None,
     )
     try:
@@ -418,8 +422,28 @@ def check_data(
     except DatasetError as exc:
         report = check_dataset(manifest)
         report.errors.append(str(exc))
-        return report
-    return check_dataset(manifest)
+        return manifest, report
+    return manifest, check_dataset(manifest)
+
+
+def check_data(
+    path: str | Path,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    split_seed: int = 0,
+    progress: bool = True,
+) -> Any:
+    """Ingest, split and validate a dataset; returns the :class:`DataReport` (never raises for
+    an unusable dataset: the report's ``errors`` say why)."""
+    _, report = read_dataset(
+        path,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        progress=progress,
+    )
+    return report
 
 
 def synth_data(

@@ -358,6 +358,10 @@ from imgrec.cli_explain import explain_command, inspect_command  # noqa: E402
 app.command("explain")(explain_command)
 app.command("inspect")(inspect_command)
 
+from imgrec.cli_serve import serve_command  # noqa: E402
+
+app.command("serve")(serve_command)
+
 
 def main() -> None:
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -107,6 +108,13 @@ def tune_command(
     typer.echo(str(summary["best_run_dir"]))
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    from imgrec.search.trial import STOP_REQUESTED
+
+    STOP_REQUESTED.set()
+    raise KeyboardInterrupt
+
+
 def worker_command(
     db: Annotated[str | None, typer.Option(help="Run database URL shared by the workers.")] = None,
     experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
@@ -116,9 +124,15 @@ def worker_command(
     ] = False,
     verbose: Annotated[bool, typer.Option(help="Show each trial's training progress.")] = False,
 ) -> None:
-    """Run trials of open experiments until none is left (or forever with --wait)."""
+    """Run trials of open experiments until none is left (or forever with --wait).
+
+    SIGTERM stops the worker like Ctrl-C: its running trial is handed back to the study with
+    the same parameters, for the next worker.
+    """
     from imgrec import api
     from imgrec.cli import _run
+
+    signal.signal(signal.SIGTERM, _interrupt)
 
     count = _run(
         lambda: api.worker(

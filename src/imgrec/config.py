@@ -272,6 +272,13 @@ class Settings(BaseSettings):
         60.0, gt=0, description="A run silent for this long is marked failed (its worker died)."
     )
 
+    token: str | None = Field(
+        None, description="Secret for the web API and pages; required to bind a non-loopback host."
+    )
+    max_upload_mb: int = Field(
+        2048, gt=0, description="Largest dataset upload the web server accepts, in MiB."
+    )
+
     @property
     def database_url(self) -> str:
         """``IMGREC_DB_URL``, or the SQLite database ``IMGREC_HOME/imgrec.db``."""

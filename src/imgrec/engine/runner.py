@@ -37,7 +37,7 @@ from imgrec.models.weights import save_weights
 from imgrec.progress import TextProgress
 from imgrec.tasks.classify import ClassificationTask, inverse_frequency_weights
 
-__all__ = ["dataset_mean_std", "run_training"]
+__all__ = ["dataset_mean_std", "run_training", "was_interrupted"]
 
 
 def dataset_mean_std(
@@ -137,14 +137,21 @@ def run_training(
     return run_dir, metrics
 
 
+def was_interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM: a KeyboardInterrupt, or the SystemExit(1) Lightning turns it into."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    return isinstance(exc, SystemExit) and isinstance(exc.__context__, KeyboardInterrupt)
+
+
 def _status_of(exc: BaseException) -> str:
     if isinstance(exc, RunStoppedError):
         return exc.status
-    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    return "interrupted" if was_interrupted(exc) else "failed"
 
 
 def _describe(exc: BaseException) -> str | None:
-    if isinstance(exc, KeyboardInterrupt):
+    if was_interrupted(exc):
         return None
     return f"{type(exc).__name__}: {exc}"
 

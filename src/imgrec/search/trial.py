@@ -8,6 +8,7 @@ run ends as ``pruned`` (its checkpoint and epochs kept).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,21 @@ from typing import Any
 import optuna
 
 from imgrec.config import RunConfig, Settings, build_config
-from imgrec.engine.runner import run_training
+from imgrec.engine.runner import run_training, was_interrupted
 from imgrec.errors import RunStoppedError, StoreError
 from imgrec.recorder import StoreRecorder
 from imgrec.search.space import SearchSpace
 from imgrec.search.study import PER_EPOCH_METRICS, objective_value
 from imgrec.store import ExperimentInfo, Store
 
-__all__ = ["ExperimentCancelledError", "TrialPrunedError", "TrialRecorder", "run_trial"]
+__all__ = [
+    "STOP_REQUESTED",
+    "ExperimentCancelledError",
+    "TrialPrunedError",
+    "TrialRecorder",
+    "hand_back",
+    "run_trial",
+]
 
 
 class TrialPrunedError(RunStoppedError):
@@ -35,6 +43,11 @@ class ExperimentCancelledError(RunStoppedError):
     """Somebody cancelled the experiment while this trial trained."""
 
     status = "cancelled"
+
+
+# Set by a worker's SIGTERM handler. The KeyboardInterrupt it also raises can be lost when it
+# lands in a garbage-collector callback; then the trial stops at its next epoch instead.
+STOP_REQUESTED = threading.Event()
 
 
 class TrialRecorder(StoreRecorder):
@@ -63,6 +76,8 @@ class TrialRecorder(StoreRecorder):
 
     def epoch(self, row: Mapping[str, float]) -> None:
         super().epoch(row)
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
         try:
             cancelled = self.store.get_experiment(self.experiment_id).status == "cancelled"
         except StoreError:
@@ -88,6 +103,16 @@ def trial_config(
     cfg.out = str(Path(exp.out_dir) / "trials")
     cfg.name = f"trial-{number:03d}"
     return cfg
+
+
+def hand_back(trial: optuna.Trial, *, store: Store, experiment_id: int) -> None:
+    """A stopped worker (Ctrl-C, SIGTERM) queues its trial again with the same parameters and
+    frees its slot, so the next worker runs it (the interrupted run stays recorded)."""
+    try:
+        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        store.release_trial(experiment_id)
+    except Exception:
+        pass  # the heartbeat recovers it: the trial fails after the grace period and is retried
 
 
 def run_trial(
@@ -128,6 +153,11 @@ def run_trial(
         )
     except TrialPrunedError as exc:
         raise optuna.TrialPruned(str(exc)) from exc
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if not was_interrupted(exc):
+            raise
+        hand_back(trial, store=store, experiment_id=exp.id)
+        raise KeyboardInterrupt from exc  # Optuna fails the trial; the worker stops
     history = [e.model_dump() for e in store.epochs(run_id)]
     values = [objective_value(m, result, history) for m in metrics]
     return values[0] if len(values) == 1 else values

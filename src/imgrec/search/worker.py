@@ -26,7 +26,7 @@ from imgrec.config import Settings
 from imgrec.search.report import finished, write_experiment_report
 from imgrec.search.space import SearchSpace
 from imgrec.search.study import make_pruner, make_sampler, optuna_storage
-from imgrec.search.trial import run_trial
+from imgrec.search.trial import STOP_REQUESTED, run_trial
 from imgrec.store import ExperimentInfo, Store
 from imgrec.store.tables import utcnow
 
@@ -124,6 +124,8 @@ class Worker:
                 trials (a dead one's trial may come back to be retried).
         """
         while True:
+            if STOP_REQUESTED.is_set():
+                raise KeyboardInterrupt
             if self.run_one() is not None:
                 continue
             if self.experiment is not None:

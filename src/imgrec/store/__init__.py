@@ -8,13 +8,21 @@
 from __future__ import annotations
 
 from imgrec.store.database import normalise_url, safe_url
-from imgrec.store.schemas import ArtifactInfo, DatasetInfo, EpochInfo, ExperimentInfo, RunInfo
+from imgrec.store.schemas import (
+    ArtifactInfo,
+    DatasetInfo,
+    EpochInfo,
+    EpochRecord,
+    ExperimentInfo,
+    RunInfo,
+)
 from imgrec.store.store import Store, worker_id
 
 __all__ = [
     "ArtifactInfo",
     "DatasetInfo",
     "EpochInfo",
+    "EpochRecord",
     "ExperimentInfo",
     "RunInfo",
     "Store",

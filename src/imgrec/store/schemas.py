@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["ArtifactInfo", "DatasetInfo", "EpochInfo", "ExperimentInfo", "RunInfo"]
+__all__ = [
+    "ArtifactInfo",
+    "DatasetInfo",
+    "EpochInfo",
+    "EpochRecord",
+    "ExperimentInfo",
+    "RunInfo",
+]
 
 
 class _Record(BaseModel):
@@ -33,6 +40,13 @@ class EpochInfo(_Record):
     val_accuracy: float | None = None
     lr: float | None = None
     epoch_time_s: float | None = None
+
+
+class EpochRecord(EpochInfo):
+    """An epoch row with its id (the live feed's cursor) and its run."""
+
+    id: int
+    run_id: int
 
 
 class ArtifactInfo(_Record):

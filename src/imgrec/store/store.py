@@ -32,6 +32,7 @@ from imgrec.store.tables import (
     RunRow,
     utcnow,
 )
+from imgrec.store.web import WebQueries
 
 __all__ = ["Store", "worker_id"]
 
@@ -43,7 +44,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Store(ExperimentQueries):
+class Store(ExperimentQueries, WebQueries):
     """Typed access to datasets, experiments, runs, epoch metrics and artifacts.
 
     Args:

@@ -1,0 +1,46 @@
+"""``imgrec serve``: the web workbench (pages, JSON API, live feed) and its workers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["serve_command"]
+
+
+def serve_command(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs IMGREC_TOKEN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes to start; 0 = use external 'imgrec worker'.")
+    ] = 1,
+    db: Annotated[
+        str | None, typer.Option(help="Run database URL (default SQLite in IMGREC_HOME).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the web workbench: upload a zip, start a search, watch it live, download models.
+
+    Open http://127.0.0.1:8000 (API documentation at /docs). On another address, set
+    IMGREC_TOKEN first: the API then needs 'Authorization: Bearer <token>', the pages a login.
+    """
+    import uvicorn
+
+    from imgrec.cli import _run
+    from imgrec.server import ServerConfig, create_app
+
+    def start() -> None:
+        config = ServerConfig.from_settings(db_url=db, host=host, port=port, workers=workers)
+        app = create_app(config)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(
+            f"imgrec serving on http://{shown}:{port} with {workers} worker(s); "
+            f"database {app.state.store!r}",
+            err=True,
+        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+    _run(start)

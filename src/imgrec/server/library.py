@@ -1,0 +1,245 @@
+"""Datasets uploaded through the web: stored, safely extracted, checked in the background.
+
+Each upload gets a random 12-hex id and a folder ``<uploads>/<id>/`` holding ``upload.zip`` (the
+bytes as sent), ``meta.json`` (state and summary), ``report.json`` (the validation report) and
+``samples.json`` (a few image paths per class for the thumbnails). A request only ever names an
+id, which must match ``[0-9a-f]{12}``; paths come from these files, never from the request.
+
+The zip is extracted during the upload request (so a zip-slip, a bomb or a corrupt file is refused
+with a clear 400 at once); reading and checking every image runs in a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import threading
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imgrec.data.archive import extract_zip, extraction_dir, is_ignored_name
+from imgrec.errors import DatasetError
+
+__all__ = ["DATASET_ID", "SAMPLES_PER_CLASS", "DatasetLibrary", "UploadRefused"]
+
+DATASET_ID = re.compile(r"^[0-9a-f]{12}$")
+SAMPLES_PER_CLASS = 8
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+class UploadRefused(Exception):  # noqa: N818  # mapped to an HTTP status by the route
+    """An upload that is not accepted; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DatasetLibrary:
+    """The uploaded datasets under ``root``; zips extract into ``settings_home/datasets``."""
+
+    def __init__(self, root: Path, *, settings_home: Path) -> None:
+        self.root = Path(root)
+        self.extract_root = Path(settings_home) / "datasets"
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- reading
+
+    def folder(self, dataset_id: str) -> Path:
+        """The folder of ``dataset_id``; KeyError when the id is malformed or unknown."""
+        if not DATASET_ID.match(dataset_id):
+            raise KeyError(dataset_id)
+        folder = self.root / dataset_id
+        if not (folder / "meta.json").is_file():
+            raise KeyError(dataset_id)
+        return folder
+
+    def meta(self, dataset_id: str) -> dict[str, Any]:
+        return _read_json(self.folder(dataset_id) / "meta.json")
+
+    def report(self, dataset_id: str) -> dict[str, Any] | None:
+        path = self.folder(dataset_id) / "report.json"
+        return _read_json(path) if path.is_file() else None
+
+    def samples(self, dataset_id: str) -> dict[str, list[str]]:
+        path = self.folder(dataset_id) / "samples.json"
+        return _read_json(path) if path.is_file() else {}
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every upload, newest first."""
+        if not self.root.is_dir():
+            return []
+        metas = []
+        for folder in self.root.iterdir():
+            if DATASET_ID.match(folder.name) and (folder / "meta.json").is_file():
+                metas.append(_read_json(folder / "meta.json"))
+        return sorted(metas, key=lambda m: str(m["created_at"]), reverse=True)
+
+    def archive(self, dataset_id: str) -> Path:
+        return self.folder(dataset_id) / "upload.zip"
+
+    def sample_path(self, dataset_id: str, class_index: int, k: int) -> Path:
+        """The k-th sample image of a class, checked to lie inside the dataset's extraction."""
+        report = self.report(dataset_id) or {}
+        classes = report.get("classes") or []
+        if not 0 <= class_index < len(classes):
+            raise KeyError(class_index)
+        paths = self.samples(dataset_id).get(classes[class_index], [])
+        if not 0 <= k < len(paths):
+            raise KeyError(k)
+        root = Path(report["root"]).resolve()
+        path = (root / paths[k]).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise KeyError(k)
+        return path
+
+    # ---------------------------------------------------------------- writing
+
+    def new_upload(self) -> tuple[str, Path]:
+        """A fresh id and the hidden part file the upload streams into."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        dataset_id = secrets.token_hex(6)
+        return dataset_id, self.root / f".{dataset_id}.part"
+
+    def accept(self, dataset_id: str, part: Path, *, name: str) -> dict[str, Any]:
+        """Check the streamed file is a safe zip of images, extract it, and record it.
+
+        Raises:
+            UploadRefused: not a zip, no images in it, unsafe or corrupt (the part file and any
+                partial extraction are removed).
+        """
+        try:
+            _check_zip(part, name)
+            folder = self.root / dataset_id
+            folder.mkdir(parents=True)
+            archive = folder / "upload.zip"
+            part.rename(archive)
+            try:
+                target = extraction_dir(archive, self.extract_root)
+                if not target.is_dir():
+                    extract_zip(archive, target)
+            except DatasetError as exc:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise UploadRefused(_without_folder(str(exc), archive, name)) from exc
+        finally:
+            part.unlink(missing_ok=True)
+        meta: dict[str, Any] = {
+            "id": dataset_id,
+            "name": name,
+            "status": "checking",
+            "error": None,
+            "size_bytes": archive.stat().st_size,
+            "created_at": datetime.now(UTC).isoformat(),
+            "num_images": None,
+            "num_classes": None,
+            "classes": [],
+            "usable": None,
+        }
+        self._write_meta(dataset_id, meta)
+        return meta
+
+    def check(self, dataset_id: str) -> dict[str, Any]:
+        """Read and validate every image (slow; run in a thread); returns the final meta."""
+        from imgrec.api import read_dataset
+
+        meta = self.meta(dataset_id)
+        folder = self.folder(dataset_id)
+        try:
+            manifest, report = read_dataset(
+                folder / "upload.zip", progress=False, extract_root=self.extract_root
+            )
+        except Exception as exc:  # any failure is shown on the dataset's page
+            meta.update(status="failed", error=_without_folder(str(exc), folder, meta["name"]))
+            self._write_meta(dataset_id, meta)
+            return meta
+        data = report.to_dict()
+        root = Path(report.root)
+        data["skipped"] = [
+            {"path": _relative(Path(s["path"]), root), "reason": s["reason"]}
+            for s in data["skipped"]
+        ]
+        samples: dict[str, list[str]] = {c: [] for c in manifest.classes}
+        for sample in manifest.samples:
+            chosen = samples[manifest.classes[sample.label]]
+            if len(chosen) < SAMPLES_PER_CLASS:
+                chosen.append(_relative(sample.path, root))
+        _write_json(folder / "report.json", data)
+        _write_json(folder / "samples.json", samples)
+        meta.update(
+            status="ready",
+            num_images=report.num_images,
+            num_classes=len(report.classes),
+            classes=list(report.classes),
+            usable=report.usable,
+            error="; ".join(report.errors) or None,
+        )
+        self._write_meta(dataset_id, meta)
+        return meta
+
+    def resume_checks(self) -> None:
+        """Check again the uploads a stopped server left half-checked."""
+        for meta in self.list():
+            if meta["status"] == "checking":
+                self.check_in_background(str(meta["id"]))
+
+    def check_in_background(self, dataset_id: str) -> threading.Thread:
+        """Run :meth:`check` in a daemon thread (the upload answers at once)."""
+        thread = threading.Thread(
+            target=self.check, args=(dataset_id,), name=f"check-{dataset_id}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _write_meta(self, dataset_id: str, meta: dict[str, Any]) -> None:
+        with self._lock:
+            _write_json(self.root / dataset_id / "meta.json", meta)
+
+
+def _check_zip(part: Path, name: str) -> None:
+    with part.open("rb") as fh:
+        head = fh.read(4)
+    if head not in _ZIP_MAGIC:
+        raise UploadRefused(
+            f"{name}: not a zip file; upload a .zip of class folders (e.g. cats/1.jpg, dogs/2.jpg)."
+        )
+    try:
+        with zipfile.ZipFile(part) as zf:
+            files = [
+                i
+                for i in zf.infolist()
+                if not i.is_dir() and not any(is_ignored_name(p) for p in i.filename.split("/"))
+            ]
+    except zipfile.BadZipFile as exc:
+        raise UploadRefused(f"{name}: the zip file is corrupt ({exc}); re-create it.") from exc
+    if not files:
+        raise UploadRefused(
+            f"{name}: the zip is empty; put one folder per class with the images inside."
+        )
+
+
+def _without_folder(message: str, path: Path, name: str) -> str:
+    """Error text with the server's folders replaced by the uploaded file's name."""
+    return message.replace(str(path), name)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,218 @@
+"""Live updates over WebSocket, with the run database as the only message bus.
+
+One :class:`Feed` per watched experiment (or run) polls the database every ``poll_s`` seconds for
+epoch rows past its cursor and for runs whose state changed, builds one message, serialises it
+once and hands it to every page watching (so 20 pages cost one query, not 20). A page connects
+with ``?after=<cursor>`` and first gets a snapshot of everything past it, so a page that
+reconnects (or a restarted server) continues where it left off. Epoch ids are the cursor; on
+PostgreSQL concurrent writers can commit ids out of order, so each poll looks back
+``LOOKBACK`` ids and drops the ones it already sent (pages also ignore ids they have).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+
+from imgrec.errors import ImgrecError
+from imgrec.server.deps import has_valid_token
+from imgrec.server.progress import experiment_out
+from imgrec.server.schemas import RunOut
+from imgrec.store import Store
+
+__all__ = ["LOOKBACK", "Feed", "LiveHub", "router"]
+
+router = APIRouter()
+LOOKBACK = 500
+PING_S = 15.0
+QUEUE_LIMIT = 256
+CLOSE = "__close__"
+REFRESH_S = 2.0  # the experiment's elapsed time and ETA are resent at least this often
+
+
+@dataclass
+class Feed:
+    """What one experiment (``kind="experiment"``) or run (``kind="run"``) feed has sent."""
+
+    kind: str
+    ident: int
+    cursor: int = 0
+    sent: set[int] = field(default_factory=set)
+    states: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    queues: set[asyncio.Queue[str]] = field(default_factory=set)
+    task: asyncio.Task[None] | None = None
+    refreshed: float = 0.0
+
+    def scope(self) -> dict[str, int]:
+        return {"experiment_id" if self.kind == "experiment" else "run_id": self.ident}
+
+
+def build_message(
+    store: Store, feed: Feed, *, after: int, kind: str, uploads: Any = None
+) -> dict[str, Any] | None:
+    """Epochs past ``after`` and changed runs of ``feed`` (all runs when ``kind`` is snapshot).
+
+    Updates ``feed``'s cursor and fingerprints unless this is a page's own snapshot.
+    """
+    snapshot = kind == "snapshot"
+    epochs = store.epochs_after(max(0, after - LOOKBACK), **feed.scope())
+    if snapshot:
+        epochs = [e for e in epochs if e.id > after]
+    else:
+        epochs = [e for e in epochs if e.id not in feed.sent]
+    states = store.run_states(**feed.scope())
+    changed = (
+        list(states) if snapshot else [i for i, s in states.items() if feed.states.get(i) != s]
+    )
+    now = time.monotonic()
+    stale = feed.kind == "experiment" and now - feed.refreshed >= REFRESH_S
+    if not snapshot and not epochs and not changed and not stale:
+        return None
+    runs = store.runs_by_ids(changed)
+    experiment = None
+    if feed.kind == "experiment":
+        exp = store.get_experiment(feed.ident)
+        all_runs = store.list_runs(experiment_id=exp.id)
+        experiment = experiment_out(store, exp, all_runs, uploads_dir=uploads).model_dump(
+            mode="json"
+        )
+    cursor = max([after, *(e.id for e in epochs)])
+    if not snapshot:
+        feed.states = states
+        feed.refreshed = now
+        feed.sent.update(e.id for e in epochs)
+        feed.cursor = max(feed.cursor, cursor)
+        feed.sent = {i for i in feed.sent if i > feed.cursor - LOOKBACK}
+    return {
+        "type": kind,
+        "cursor": cursor,
+        "experiment": experiment,
+        "runs": [RunOut.of(r).model_dump(mode="json") for r in runs],
+        "epochs": [e.model_dump(mode="json") for e in epochs],
+    }
+
+
+class LiveHub:
+    """The feeds of this server process: created on the first watcher, stopped after the last."""
+
+    def __init__(self, store: Store, *, poll_s: float = 0.25, uploads: Any = None) -> None:
+        self.store = store
+        self.poll_s = poll_s
+        self.uploads = uploads
+        self.feeds: dict[tuple[str, int], Feed] = {}
+        self.messages_sent = 0
+
+    async def subscribe(self, kind: str, ident: int) -> tuple[Feed, asyncio.Queue[str]]:
+        key = (kind, ident)
+        feed = self.feeds.get(key)
+        if feed is None:
+            feed = self.feeds[key] = Feed(kind, ident)
+            # Start from "now": what came before reaches each page through its snapshot.
+            await run_in_threadpool(self._prime, feed)
+            feed.task = asyncio.create_task(self._poll(feed), name=f"live-{kind}-{ident}")
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        feed.queues.add(queue)
+        return feed, queue
+
+    def _prime(self, feed: Feed) -> None:
+        epochs = self.store.epochs_after(0, **feed.scope())
+        feed.sent = {e.id for e in epochs[-LOOKBACK:]}
+        feed.cursor = max((e.id for e in epochs), default=0)
+        feed.states = self.store.run_states(**feed.scope())
+
+    async def unsubscribe(self, feed: Feed, queue: asyncio.Queue[str]) -> None:
+        feed.queues.discard(queue)
+        if not feed.queues and self.feeds.get((feed.kind, feed.ident)) is feed:
+            del self.feeds[(feed.kind, feed.ident)]
+            if feed.task is not None:
+                feed.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await feed.task
+
+    async def _poll(self, feed: Feed) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                message = await run_in_threadpool(
+                    build_message,
+                    self.store,
+                    feed,
+                    after=feed.cursor,
+                    kind="update",
+                    uploads=self.uploads,
+                )
+            except ImgrecError:  # database briefly unreachable: try again next tick
+                continue
+            if message is None:
+                continue
+            text = json.dumps(message)
+            for queue in list(feed.queues):
+                if queue.full():  # a page that stopped reading: close it, it reconnects
+                    feed.queues.discard(queue)
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(CLOSE)
+                    continue
+                queue.put_nowait(text)
+                self.messages_sent += 1
+
+    async def close(self) -> None:
+        for feed in list(self.feeds.values()):
+            for queue in list(feed.queues):
+                await self.unsubscribe(feed, queue)
+
+
+async def _serve(websocket: WebSocket, kind: str, ident: int, after: int) -> None:
+    app = websocket.app
+    if not has_valid_token(websocket, app.state.config.token):
+        await websocket.close(code=4401, reason="token required")
+        return
+    hub: LiveHub = app.state.hub
+    await websocket.accept()
+    try:
+        feed, queue = await hub.subscribe(kind, ident)
+    except ImgrecError as exc:
+        await websocket.send_json({"type": "error", "detail": str(exc)})
+        await websocket.close(code=4404)
+        return
+    try:
+        snapshot = await run_in_threadpool(
+            build_message, hub.store, feed, after=after, kind="snapshot", uploads=hub.uploads
+        )
+        await websocket.send_text(json.dumps(snapshot))
+        while True:
+            try:
+                text = await asyncio.wait_for(queue.get(), timeout=PING_S)
+            except TimeoutError:
+                text = '{"type": "ping"}'
+            if text == CLOSE:
+                await websocket.close(code=4408, reason="too slow; reconnect with ?after=cursor")
+                return
+            await websocket.send_text(text)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    except ImgrecError as exc:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.send_json({"type": "error", "detail": str(exc)})
+            await websocket.close(code=4404)
+    finally:
+        await hub.unsubscribe(feed, queue)
+
+
+@router.websocket("/ws/experiments/{experiment_id}")
+async def watch_experiment(websocket: WebSocket, experiment_id: int, after: int = 0) -> None:
+    """Snapshot, then every new epoch, trial state change and progress/ETA of an experiment."""
+    await _serve(websocket, "experiment", experiment_id, after)
+
+
+@router.websocket("/ws/runs/{run_id}")
+async def watch_run(websocket: WebSocket, run_id: int, after: int = 0) -> None:
+    """Snapshot, then every new epoch and state change of one run."""
+    await _serve(websocket, "run", run_id, after)

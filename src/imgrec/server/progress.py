@@ -1,0 +1,107 @@
+"""An experiment's state for the pages, read from the run database only (no Optuna import).
+
+Counts by state, the best objective value so far, elapsed time and the ETA: the mean duration of
+the trials that ended times the trials left, over the trials running at once, capped by the
+experiment's deadline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imgrec.server.schemas import ExperimentOut, Progress
+from imgrec.store import ExperimentInfo, RunInfo, Store
+from imgrec.store.tables import utcnow
+
+__all__ = ["experiment_out", "objective_of", "trial_values"]
+
+
+def objective_of(
+    run: RunInfo, metric: str, best_epochs: dict[int, dict[str, float | None]]
+) -> float | None:
+    """The run's value of the experiment's objective (None until it has one)."""
+    if metric in ("val_accuracy", "val_loss"):
+        return best_epochs.get(run.id, {}).get(metric)
+    if metric == "loss":
+        return run.test_loss
+    value = getattr(run, metric, None)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def trial_values(store: Store, exp: ExperimentInfo, runs: list[RunInfo]) -> dict[int, float | None]:
+    """``{run id: objective value}`` for the experiment's completed trials."""
+    metric = exp.metrics[0]
+    best_epochs = store.best_epoch_values(exp.id) if metric.startswith("val_") else {}
+    return {r.id: objective_of(r, metric, best_epochs) for r in runs if r.status == "completed"}
+
+
+def experiment_out(
+    store: Store, exp: ExperimentInfo, runs: list[RunInfo], *, uploads_dir: Path | None = None
+) -> ExperimentOut:
+    """The wire form of ``exp`` with its progress computed from its runs."""
+    counts = dict.fromkeys(("completed", "pruned", "failed", "running", "queued"), 0)
+    for run in runs:
+        key = run.status if run.status in counts else "failed"
+        counts[key] += 1
+    active = counts["running"] + counts["queued"]
+    done = max(0, min(exp.n_trials, exp.trials_claimed - active))
+    if exp.status != "open":
+        done = exp.n_trials if exp.status == "completed" else done
+    now = utcnow()
+    end = exp.finished_at or now
+    elapsed = max(0.0, (end - exp.created_at).total_seconds())
+    durations = [
+        (r.finished_at - r.started_at).total_seconds()
+        for r in runs
+        if r.status in ("completed", "pruned") and r.finished_at and r.started_at
+    ]
+    eta: float | None = 0.0
+    if exp.status == "open":
+        remaining = exp.n_trials - done
+        eta = None
+        if durations and remaining > 0:
+            eta = remaining * (sum(durations) / len(durations)) / max(1, counts["running"])
+        if exp.deadline is not None:
+            left = max(0.0, (exp.deadline - now).total_seconds())
+            eta = left if eta is None else min(eta, left)
+    metric, direction = exp.metrics[0], exp.directions[0]
+    values = [v for v in trial_values(store, exp, runs).values() if v is not None]
+    best = None
+    if values:
+        best = max(values) if direction == "maximize" else min(values)
+    model_dir = exp.summary.get("model_dir") if exp.summary else None
+    return ExperimentOut(
+        id=exp.id,
+        name=exp.name,
+        status=exp.status,
+        metric=metric,
+        direction=direction,
+        n_trials=exp.n_trials,
+        sampler=exp.sampler,
+        pruner=exp.pruner,
+        created_at=exp.created_at,
+        finished_at=exp.finished_at,
+        best_run_id=exp.best_run_id,
+        best_value=best,
+        progress=Progress(
+            done=done,
+            complete=counts["completed"],
+            pruned=counts["pruned"],
+            failed=counts["failed"],
+            running=counts["running"],
+            queued=counts["queued"],
+            total=exp.n_trials,
+            fraction=done / exp.n_trials if exp.n_trials else 1.0,
+            elapsed_s=elapsed,
+            eta_s=eta,
+        ),
+        model_dir=str(model_dir) if model_dir else None,
+        dataset_id=_dataset_id(exp.data_path, uploads_dir),
+    )
+
+
+def _dataset_id(data_path: str, uploads_dir: Path | None) -> str | None:
+    path = Path(data_path)
+    if uploads_dir is not None and path.name == "upload.zip" and path.parent.parent == uploads_dir:
+        return path.parent.name
+    return None

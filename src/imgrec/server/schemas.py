@@ -1,0 +1,151 @@
+"""What goes over the wire: pydantic models for requests and answers (never ORM objects)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from imgrec.store import EpochRecord, RunInfo
+
+__all__ = [
+    "DatasetDetail",
+    "DatasetOut",
+    "EpochOut",
+    "ExperimentCreate",
+    "ExperimentDetail",
+    "ExperimentOut",
+    "Progress",
+    "RunDetail",
+    "RunOut",
+    "RunPage",
+]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# The store keeps naive UTC; on the wire every time says it is UTC (browsers read local time
+# from a naive ISO string).
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+
+class DatasetOut(_Wire):
+    id: str
+    name: str
+    status: Literal["checking", "ready", "failed"]
+    error: str | None = None
+    size_bytes: int
+    created_at: UtcDatetime
+    num_images: int | None = None
+    num_classes: int | None = None
+    classes: list[str] = []
+    usable: bool | None = None
+
+
+class DatasetDetail(DatasetOut):
+    report: dict[str, Any] | None = None
+    samples: dict[str, list[int]] = {}
+
+
+class Progress(_Wire):
+    done: int
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    queued: int
+    total: int
+    fraction: float
+    elapsed_s: float
+    eta_s: float | None
+
+
+class ExperimentOut(_Wire):
+    id: int
+    name: str
+    status: str
+    metric: str
+    direction: str
+    n_trials: int
+    sampler: str
+    pruner: str
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
+    best_run_id: int | None
+    best_value: float | None
+    progress: Progress
+    model_dir: str | None = None
+    dataset_id: str | None = None
+
+
+class RunOut(_Wire):
+    id: int
+    name: str
+    status: str
+    model: str
+    experiment_id: int | None
+    trial_number: int | None
+    params: dict[str, Any]
+    accuracy: float | None
+    macro_f1: float | None
+    best_val: float | None
+    epochs_completed: int
+    train_time_s: float | None
+    latency_ms: float | None
+    throughput: float | None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None
+    finished_at: UtcDatetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, run: RunInfo) -> RunOut:
+        return cls.model_validate(run.model_dump())
+
+
+class RunPage(_Wire):
+    total: int
+    items: list[RunOut]
+
+
+class ExperimentDetail(ExperimentOut):
+    trials: list[RunOut]
+
+
+EpochOut = EpochRecord
+
+
+class RunDetail(_Wire):
+    run: RunOut
+    epochs: list[EpochOut]
+    artifacts: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    per_class: list[dict[str, Any]]
+    confusion: dict[str, Any] | None
+    images: list[str]
+    has_model: bool
+
+
+SpaceValue = dict[str, Any] | list[Any] | str | int | float | bool
+
+
+class ExperimentCreate(_Wire):
+    """A search started from the web page: a dataset, bounds, and a budget."""
+
+    dataset_id: str = Field(pattern=r"^[0-9a-f]{12}$")
+    name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    space: dict[str, SpaceValue] = {}
+    trials: int = Field(10, ge=1, le=10_000)
+    timeout_min: float | None = Field(None, gt=0)
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    sampler: Literal["tpe", "random", "cmaes", "gp"] = "tpe"
+    metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1"] = "val_accuracy"
+    image_size: int | None = Field(None, ge=8, le=1024)
+    seed: int = 0

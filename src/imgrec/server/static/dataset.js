@@ -1,0 +1,50 @@
+// Dataset report page: the class histogram, and polling while the server still checks images.
+import { api, chartsAvailable, colour, pageData } from "./common.js";
+
+const data = pageData();
+
+async function poll() {
+  try {
+    const detail = await api(`/api/datasets/${encodeURIComponent(data.id)}`);
+    if (detail.status !== "checking") {
+      window.location.reload();
+      return;
+    }
+  } catch (error) {
+    console.warn("dataset poll failed", error);
+  }
+  setTimeout(poll, 1000);
+}
+
+function histogram() {
+  const canvas = document.getElementById("histogram");
+  if (!canvas || !chartsAvailable()) return;
+  const classes = data.classes || [];
+  const splits = Object.keys(data.per_split || {}).filter((s) =>
+    classes.some((c) => (data.per_split[s][c] || 0) > 0),
+  );
+  const datasets = splits.length
+    ? splits.map((split, i) => ({
+        label: split,
+        data: classes.map((c) => data.per_split[split][c] || 0),
+        backgroundColor: colour(i),
+      }))
+    : [{ label: "images", data: classes.map((c) => data.per_class[c] || 0), backgroundColor: colour(0) }];
+  new window.Chart(canvas, {
+    type: "bar",
+    data: { labels: classes, datasets },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      plugins: { legend: { display: datasets.length > 1, position: "bottom" } },
+      scales: {
+        x: { stacked: true, title: { display: true, text: "class" } },
+        y: { stacked: true, beginAtZero: true, title: { display: true, text: "images" }, ticks: { precision: 0 } },
+      },
+    },
+  });
+}
+
+if (data.status === "checking") setTimeout(poll, 800);
+histogram();

@@ -1,0 +1,159 @@
+// New experiment form: models and searched parameters from GET /api/search/defaults, POST
+// /api/experiments, and each 422 error shown next to its field.
+import { api, el } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("experiment-form");
+const SKIP = new Set(["model", "epochs", "img_size"]); // own fields above
+const PREFERRED_MODEL = "simple_cnn";
+
+function setOptions(select, values, chosen) {
+  if (!values || !values.length) return;
+  select.replaceChildren(...values.map((v) => el("option", { value: v, selected: v === chosen }, v === "none" ? "off" : v)));
+}
+
+function listText(values) {
+  return (values || []).join(", ");
+}
+
+function paramRow(name, info) {
+  const spec = info.default;
+  const isChoice = Array.isArray(spec) || info.type === "str";
+  const searched = spec !== null && spec !== undefined && typeof spec === "object";
+  const box = el("input", { type: "checkbox", name: `use.${name}`, checked: searched, "aria-label": `search ${name}` });
+  let bounds;
+  if (isChoice) {
+    bounds = el("input", { type: "text", name: `choices.${name}`, value: listText(Array.isArray(spec) ? spec : []),
+      placeholder: "choices, separated by commas", size: 28, "aria-label": `${name} choices` });
+  } else {
+    const range = spec && !Array.isArray(spec) ? spec : {};
+    const step = info.type === "int" ? "1" : "any";
+    bounds = el("span", { className: "form-row", style: "gap:.5rem; align-items:center" },
+      el("input", { type: "number", name: `low.${name}`, step, value: range.low ?? "", placeholder: "low", style: "width:8rem", "aria-label": `${name} low` }),
+      "to",
+      el("input", { type: "number", name: `high.${name}`, step, value: range.high ?? "", placeholder: "high", style: "width:8rem", "aria-label": `${name} high` }),
+      el("label", { className: "small", style: "font-weight:400" },
+        el("input", { type: "checkbox", name: `log.${name}`, checked: Boolean(range.log) }), " log"));
+  }
+  return el("tr", { dataset: { field: `space.${name}`, param: name, kind: isChoice ? "choice" : "range", type: info.type } },
+    el("td", {}, box), el("td", {}, el("code", {}, name)), el("td", {}, bounds),
+    el("td", {}, el("span", { className: "field-error" })));
+}
+
+function typed(text, type) {
+  const value = text.trim();
+  if (type === "int" || type === "float") return Number(value);
+  return value;
+}
+
+function collect() {
+  const data = new FormData(form);
+  const space = {};
+  const models = data.getAll("model");
+  if (models.length) space.model = models;
+  const epochs = data.get("epochs");
+  if (epochs) space.epochs = Number(epochs);
+  for (const row of $("params").querySelectorAll("tr[data-param]")) {
+    const name = row.dataset.param;
+    if (!data.get(`use.${name}`)) continue;
+    if (row.dataset.kind === "choice") {
+      const values = String(data.get(`choices.${name}`) || "").split(",").filter((v) => v.trim());
+      space[name] = values.map((v) => typed(v, row.dataset.type));
+    } else {
+      const low = data.get(`low.${name}`);
+      const high = data.get(`high.${name}`);
+      space[name] = { low: low === "" ? null : Number(low), high: high === "" ? null : Number(high),
+        log: Boolean(data.get(`log.${name}`)) };
+    }
+  }
+  const body = {
+    dataset_id: data.get("dataset_id"),
+    space,
+    trials: Number(data.get("trials")),
+    pruner: data.get("pruner"),
+    sampler: data.get("sampler"),
+    metric: data.get("metric"),
+  };
+  if (data.get("name")) body.name = data.get("name");
+  if (data.get("timeout_min")) body.timeout_min = Number(data.get("timeout_min"));
+  if (data.get("image_size")) body.image_size = Number(data.get("image_size"));
+  return body;
+}
+
+function clearErrors() {
+  $("form-error").hidden = true;
+  for (const node of form.querySelectorAll("[data-field]")) {
+    node.classList.remove("has-error");
+    const slot = node.querySelector(".field-error");
+    if (slot) slot.textContent = "";
+  }
+}
+
+// The element for an error key: "trials", "space.lr", "lr", "body.space.lr.low"...
+function fieldFor(key) {
+  const parts = String(key).replace(/^body\./, "").split(".");
+  for (let n = parts.length; n > 0; n -= 1) {
+    const name = parts.slice(0, n).join(".");
+    for (const candidate of [name, `space.${name}`]) {
+      const node = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
+      if (node) return node;
+    }
+  }
+  return null;
+}
+
+function showErrors(error) {
+  const body = error.body || {};
+  const detail = body.detail;
+  const errors = {};
+  if (detail && typeof detail === "object" && !Array.isArray(detail)) Object.assign(errors, detail.errors || {});
+  if (Array.isArray(detail)) for (const d of detail) errors[(d.loc || []).join(".")] = d.msg;
+  const general = [];
+  for (const [key, message] of Object.entries(errors)) {
+    const node = fieldFor(key);
+    if (node) {
+      node.classList.add("has-error");
+      node.querySelector(".field-error").textContent = message;
+    } else general.push(`${key}: ${message}`);
+  }
+  const summary = Array.isArray(detail) ? "Some fields are not valid." : error.message;
+  $("form-error").replaceChildren(el("strong", {}, summary), general.length ? el("ul", {}, general.map((g) => el("li", {}, g))) : "");
+  $("form-error").hidden = false;
+  const first = form.querySelector(".has-error") || $("form-error");
+  first.scrollIntoView({ block: "center", behavior: "smooth" });
+}
+
+async function load() {
+  const defaults = await api("/api/search/defaults");
+  const models = defaults.models || [];
+  const preferred = models.includes(PREFERRED_MODEL) ? PREFERRED_MODEL : models[0];
+  $("models").replaceChildren(...models.map((m) => el("label", {},
+    el("input", { type: "checkbox", name: "model", value: m, checked: m === preferred }), m)));
+  const rows = Object.entries(defaults.params || {}).filter(([name]) => !SKIP.has(name))
+    .map(([name, info]) => paramRow(name, info));
+  $("params").tBodies[0].replaceChildren(...rows);
+  const epochs = (defaults.default_space || {}).epochs ?? (defaults.params.epochs || {}).default;
+  if (typeof epochs === "number") $("epochs").value = epochs;
+  setOptions($("sampler"), defaults.samplers, "tpe");
+  setOptions($("pruner"), defaults.pruners, "median");
+  setOptions($("metric"), defaults.metrics, "val_accuracy");
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearErrors();
+  $("start").disabled = true;
+  try {
+    const created = await api("/api/experiments", { method: "POST", json: collect() });
+    window.location.assign(`/experiments/${created.id}`);
+  } catch (error) {
+    if (error.status === undefined) throw error;
+    showErrors(error);
+    $("start").disabled = false;
+  }
+});
+
+load().catch((error) => {
+  $("form-error").textContent = `Could not load the search defaults: ${error.message}`;
+  $("form-error").hidden = false;
+});

@@ -1,0 +1,70 @@
+// Run page: learning curves (loss on the left axis, accuracy on the right) and the predict box.
+import { api, chartsAvailable, colour, el, lineOptions, pageData } from "./common.js";
+
+const data = pageData();
+const $ = (id) => document.getElementById(id);
+
+function curves() {
+  const canvas = $("chart-curves");
+  if (!canvas || !chartsAvailable()) return;
+  const series = [
+    ["train_loss", "train loss", "loss", 0],
+    ["val_loss", "val loss", "loss", 1],
+    ["train_accuracy", "train accuracy", "acc", 2],
+    ["val_accuracy", "val accuracy", "acc", 3],
+  ];
+  const datasets = series
+    .map(([key, label, axis, i]) => ({
+      label,
+      yAxisID: axis,
+      data: data.epochs.filter((e) => e[key] !== null).map((e) => ({ x: e.epoch, y: e[key] })),
+      borderColor: colour(i),
+      backgroundColor: colour(i),
+      borderDash: axis === "loss" ? [5, 3] : [],
+      borderWidth: 2,
+      pointRadius: 3,
+    }))
+    .filter((d) => d.data.length);
+  const options = lineOptions({ x: "epoch", y: "" });
+  delete options.scales.y;
+  options.scales.loss = { position: "left", title: { display: true, text: "loss" }, beginAtZero: true };
+  options.scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: "accuracy" },
+    grid: { drawOnChartArea: false } };
+  new window.Chart(canvas, { type: "line", data: { datasets }, options });
+}
+
+async function predict(event) {
+  event.preventDefault();
+  const file = $("predict-file").files[0];
+  if (!file) return;
+  $("predict-error").hidden = true;
+  const button = event.target.querySelector("button");
+  button.disabled = true;
+  button.textContent = "Predicting…";
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const explain = $("predict-explain").checked ? "gradcam" : "none";
+  try {
+    const answer = await api(`/api/runs/${data.id}/predict?top_k=5&explain=${explain}`, { method: "POST", body: form });
+    $("predict-input").src = URL.createObjectURL(file);
+    const heat = $("predict-heatmap");
+    heat.hidden = !answer.heatmap_png;
+    if (answer.heatmap_png) heat.src = `data:image/png;base64,${answer.heatmap_png}`;
+    $("predictions").replaceChildren(...answer.predictions.map((p) => el("li", {},
+      el("span", { style: "min-width:8rem; font-weight:600" }, p.label),
+      el("span", { className: "bar", style: `width:${Math.max(2, p.probability * 160)}px` }),
+      el("span", { className: "muted" }, `${(p.probability * 100).toFixed(1)}%`))));
+    $("predict-time").textContent = `${answer.time_ms.toFixed(0)} ms on the server`;
+    $("predict-out").hidden = false;
+  } catch (error) {
+    $("predict-error").textContent = error.message;
+    $("predict-error").hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Predict";
+  }
+}
+
+curves();
+const predictForm = $("predict-form");
+if (predictForm) predictForm.addEventListener("submit", predict);

@@ -1,0 +1,147 @@
+"""Queries the web server needs: paged and sorted run lists, and changes since a cursor.
+
+Mixed into :class:`imgrec.store.Store`. The live feed polls :meth:`WebQueries.epochs_after`
+(epoch rows carry an increasing id, the feed's cursor) and :meth:`WebQueries.run_states` (a
+small fingerprint per run: a changed fingerprint means the run's row is sent again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from imgrec.errors import StoreError
+from imgrec.store.schemas import EpochRecord, RunInfo
+from imgrec.store.tables import EpochRow, RunRow
+
+__all__ = ["SORTABLE_RUN_COLUMNS", "WebQueries"]
+
+SORTABLE_RUN_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "model",
+    "experiment_id",
+    "trial_number",
+    "accuracy",
+    "macro_f1",
+    "best_val",
+    "epochs_completed",
+    "train_time_s",
+    "latency_ms",
+    "throughput",
+    "created_at",
+    "finished_at",
+)
+
+
+class WebQueries:
+    """The web half of :class:`imgrec.store.Store`."""
+
+    url: str
+
+    def session(self) -> AbstractContextManager[Session]:  # provided by Store
+        raise NotImplementedError
+
+    def search_runs(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        experiment_id: int | None = None,
+        text: str | None = None,
+        sort: str = "-id",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[RunInfo]]:
+        """``(total matching, one page of runs)``; ``sort`` is a column, ``-`` for descending."""
+        column_name = sort.lstrip("-")
+        if column_name not in SORTABLE_RUN_COLUMNS:
+            raise StoreError(
+                f"cannot sort runs by '{column_name}'; one of: {', '.join(SORTABLE_RUN_COLUMNS)}."
+            )
+        where: list[ColumnElement[bool]] = []
+        if status:
+            where.append(RunRow.status == status)
+        if model:
+            where.append(RunRow.model == model)
+        if experiment_id is not None:
+            where.append(RunRow.experiment_id == experiment_id)
+        if text:
+            pattern = f"%{text.replace('%', '').replace('_', '')}%"
+            where.append(or_(RunRow.name.ilike(pattern), RunRow.model.ilike(pattern)))
+        column = getattr(RunRow, column_name)
+        order = column.desc().nulls_last() if sort.startswith("-") else column.asc().nulls_last()
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(RunRow).where(*where)) or 0
+            rows = s.scalars(
+                select(RunRow)
+                .where(*where)
+                .order_by(order, RunRow.id.desc())
+                .limit(max(1, min(limit, 1000)))
+                .offset(max(0, offset))
+            ).all()
+            return int(total), [RunInfo.model_validate(r) for r in rows]
+
+    def runs_by_ids(self, ids: Sequence[int]) -> list[RunInfo]:
+        if not ids:
+            return []
+        with self.session() as s:
+            rows = s.scalars(select(RunRow).where(RunRow.id.in_(list(ids))).order_by(RunRow.id))
+            return [RunInfo.model_validate(r) for r in rows.all()]
+
+    def run_states(
+        self, *, experiment_id: int | None = None, run_id: int | None = None
+    ) -> dict[int, tuple[Any, ...]]:
+        """``{run id: fingerprint}`` of an experiment's runs (or one run)."""
+        query = select(
+            RunRow.id,
+            RunRow.status,
+            RunRow.epochs_completed,
+            RunRow.started_at,
+            RunRow.finished_at,
+            RunRow.accuracy,
+        )
+        if experiment_id is not None:
+            query = query.where(RunRow.experiment_id == experiment_id)
+        if run_id is not None:
+            query = query.where(RunRow.id == run_id)
+        with self.session() as s:
+            return {int(row[0]): tuple(row[1:]) for row in s.execute(query).all()}
+
+    def epochs_after(
+        self,
+        cursor: int,
+        *,
+        experiment_id: int | None = None,
+        run_id: int | None = None,
+        limit: int = 20_000,
+    ) -> list[EpochRecord]:
+        """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run."""
+        query = select(EpochRow).where(EpochRow.id > cursor).order_by(EpochRow.id).limit(limit)
+        if run_id is not None:
+            query = query.where(EpochRow.run_id == run_id)
+        if experiment_id is not None:
+            query = query.join(RunRow, RunRow.id == EpochRow.run_id).where(
+                RunRow.experiment_id == experiment_id
+            )
+        with self.session() as s:
+            return [EpochRecord.model_validate(r) for r in s.scalars(query).all()]
+
+    def best_epoch_values(self, experiment_id: int) -> dict[int, dict[str, float | None]]:
+        """Per run of the experiment: its best ``val_accuracy`` (max) and ``val_loss`` (min)."""
+        query = (
+            select(EpochRow.run_id, func.max(EpochRow.val_accuracy), func.min(EpochRow.val_loss))
+            .join(RunRow, RunRow.id == EpochRow.run_id)
+            .where(RunRow.experiment_id == experiment_id)
+            .group_by(EpochRow.run_id)
+        )
+        with self.session() as s:
+            return {
+                int(run): {"val_accuracy": acc, "val_loss": loss}
+                for run, acc, loss in s.execute(query).all()
+            }

@@ -1,0 +1,162 @@
+"""A real ``imgrec serve`` with its worker: a search runs, survives a server restart, and its
+best model downloads and predicts."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.services import _free_port
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    """``python -m imgrec serve`` on a free loopback port, with IMGREC_HOME in a temp folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "IMGREC_HOME": str(self.home), "IMGREC_HEARTBEAT_S": "1"}
+        log = (self.home / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "imgrec", "serve", "--port", str(self.port), "--workers", "1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (self.home / "server.log").read_text()
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("imgrec serve did not answer within 60 s")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    home = tmp_path / "home"
+    home.mkdir()
+    running = Server(home)
+    running.start()
+    yield running
+    if running.process is not None:
+        running.process.kill()
+        running.process.wait()
+
+
+def _watch(server: Server, exp_id: int, after: int, until: Any, timeout_s: float) -> int:
+    """Read the experiment's feed until ``until(message)``; returns the last cursor."""
+    url = f"ws://127.0.0.1:{server.port}/ws/experiments/{exp_id}?after={after}"
+    deadline = time.monotonic() + timeout_s
+    with connect(url) as ws:
+        while time.monotonic() < deadline:
+            message = json.loads(ws.recv(timeout=timeout_s))
+            after = max(after, int(message.get("cursor", after)))
+            if until(message):
+                return after
+    raise AssertionError(f"the feed did not show it within {timeout_s} s")
+
+
+def _worker_pids(home: Path) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "imgrec worker --wait"], capture_output=True, text=True)
+    pids = []
+    for pid in found.stdout.split():
+        environ = Path(f"/proc/{pid}/environ")
+        if environ.exists() and str(home).encode() in environ.read_bytes():
+            pids.append(int(pid))
+    return pids
+
+
+def test_search_survives_a_restart_and_its_model_predicts(
+    server: Server, shapes_zip: bytes, shapes_dir: Path, tmp_path: Path
+) -> None:
+    api = httpx.Client(base_url=server.url, timeout=30)
+    dataset = api.post(
+        "/api/datasets?name=shapes.zip", content=shapes_zip, headers={"content-type": "x"}
+    )
+    assert dataset.status_code == 202, dataset.text
+    dataset_id = dataset.json()["id"]
+    while api.get(f"/api/datasets/{dataset_id}").json()["status"] == "checking":
+        time.sleep(0.2)
+    space = {
+        "lr": {"low": 0.003, "high": 0.03, "log": True},
+        "epochs": 6,
+        "model": "simple_cnn",
+        "fixed": {"model.options.width": 8, "train.batch_size": 16},
+    }
+    made = api.post(
+        "/api/experiments",
+        json={
+            "dataset_id": dataset_id,
+            "space": space,
+            "trials": 3,
+            "pruner": "none",
+            "image_size": 16,
+        },
+    )
+    assert made.status_code == 201, made.text
+    exp_id = made.json()["id"]
+    cursor = _watch(server, exp_id, 0, lambda m: bool(m["epochs"]), timeout_s=120)
+
+    # uvicorn shuts down cleanly, then re-raises SIGTERM: exit code -15 (0 on older versions)
+    assert server.stop() in (0, -signal.SIGTERM)  # mid-trial: the worker hands its trial back
+    assert _worker_pids(server.home) == []
+    server.start()
+    _watch(
+        server,
+        exp_id,
+        cursor,
+        lambda m: (m["experiment"] or {}).get("status") == "completed",
+        timeout_s=300,
+    )
+    exp = api.get(f"/api/experiments/{exp_id}").json()
+    states = sorted(t["status"] for t in exp["trials"])
+    assert states.count("completed") == 3 and exp["progress"]["done"] == 3, states
+    interrupted = [t for t in exp["trials"] if t["status"] == "interrupted"]
+    assert len(interrupted) == 1  # the trial the restart stopped ...
+    retried = [t for t in exp["trials"] if t["params"] == interrupted[0]["params"]]
+    assert {t["status"] for t in retried} == {"interrupted", "completed"}  # ... ran again
+
+    best = exp["best_run_id"]
+    assert best is not None
+    download = api.get(f"/api/runs/{best}/model.zip")
+    assert download.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(download.content)) as zf:
+        zf.extractall(tmp_path / "model")
+    image = next((shapes_dir / "circle").glob("*.png"))
+    predicted = subprocess.run(
+        [sys.executable, "-m", "imgrec", "predict", str(tmp_path / "model"), str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert any(c in predicted.stdout for c in ("circle", "square", "star", "triangle"))
