@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect as ws_connect
 
 from _common import machine, write_result
 
@@ -45,7 +46,7 @@ PATHS = (  # noqa: SIM905  # a list of 19 paths, one a line, would be longer tha
     "/experiments/new /api/runs /api/runs?sort=-accuracy&status=completed "
     "/api/runs?q=trial&offset=500 /api/runs/{run} /api/experiments /api/experiments/{exp} "
     "/api/experiments/{exp}/history /api/datasets /api/datasets/{d} "
-    "/api/datasets/{d}/samples/0/0.png /openapi.json"
+    "/api/datasets/{d}/samples/0/0.png /openapi.json /ws/experiments/{exp}"
 ).split()
 
 
@@ -241,11 +242,17 @@ def measure(base: str, paths: list[str], repeats: int, warmup: int) -> dict[str,
         for round_ in range(warmup + repeats):
             for path in paths:
                 started = time.perf_counter()
-                answer = client.get(path)
+                if path.startswith("/ws/"):  # a live page's first paint: connect + snapshot
+                    with ws_connect(base.replace("http", "ws", 1) + path, max_size=None) as ws:
+                        body = ws.recv()
+                    ok = '"type": "snapshot"' in body
+                else:
+                    answer = client.get(path)
+                    body, ok = answer.content, answer.status_code == 200
                 elapsed = (time.perf_counter() - started) * 1000
-                if answer.status_code != 200:
-                    raise RuntimeError(f"GET {path}: {answer.status_code} {answer.text[:300]}")
-                sizes[path] = len(answer.content)
+                if not ok:
+                    raise RuntimeError(f"GET {path}: {body[:300]!r}")
+                sizes[path] = len(body)
                 if round_ >= warmup:
                     times[path].append(elapsed)
     per_path = {

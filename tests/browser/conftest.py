@@ -148,5 +148,6 @@ def shot(page: Any, name: str) -> Path:
     """Save a full-page screenshot as ``artifacts/<name>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header would otherwise sit mid-image
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -37,7 +37,18 @@ def _dataset_zip(tmp_path: Path) -> tuple[Path, Path]:
 def _upload_and_check(page: Any, server: Server, archive: Path) -> str:
     page.goto(f"{server.url}/datasets")
     shot(page, "01-datasets")
+    cdp = page.context.new_cdp_session(page)  # slow the upload down to see the progress bar
+    cdp.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", slow | {"uploadThroughput": 64 * 1024})
     page.set_input_files("#file", str(archive))
+    page.wait_for_function(
+        "(() => { const w = parseFloat(document.querySelector('#upload-bar').style.width);"
+        " return w > 0 && w < 100; })()"
+    )
+    assert "Uploading shapes.zip" in page.inner_text("#upload-label")
+    shot(page, "01-datasets-uploading")
+    cdp.send("Network.emulateNetworkConditions", slow | {"uploadThroughput": -1})
     page.wait_for_url(re.compile(r"/datasets/[0-9a-f]{12}$"))
     page.wait_for_selector("#new-experiment", timeout=120_000)  # the page reloads when checked
     page.wait_for_function(
@@ -65,7 +76,8 @@ def _start_experiment(page: Any) -> None:
 
     page.fill("input[name='low.lr']", "0.001")
     page.fill("input[name='high.lr']", "0.01")
-    for name in ("batch_size", "weight_decay", "label_smoothing", "augment", "optimizer"):
+    page.fill("input[name='choices.batch_size']", "16")  # a few steps per epoch, not one
+    for name in ("weight_decay", "label_smoothing", "augment", "optimizer"):
         page.uncheck(f"input[name='use.{name}']")
     for box in page.locator("input[name=model]").all():
         box.set_checked(box.get_attribute("value") == "simple_cnn")
@@ -127,6 +139,14 @@ def _run_pages(page: Any, server: Server, image: Path) -> None:
     page.click("#predict-form button[type=submit]")
     page.wait_for_selector("#predictions li", timeout=120_000)
     assert page.locator("#predictions li").count() >= 1
+    assert page.locator("#predict-heatmap").is_visible()  # the Grad-CAM overlay
+    page.click("[data-inspect=embedding]")
+    page.wait_for_selector("#inspect-image:not([hidden])", timeout=120_000)
+    page.click("[data-inspect=summary]")
+    page.wait_for_selector("#inspect-table:not([hidden])", timeout=60_000)
+    assert "Conv2d" in page.locator("#inspect-table").inner_text()
+    page.click("[data-inspect=filters]")
+    page.wait_for_selector("#inspect-image:not([hidden])", timeout=60_000)
     shot(page, "06-run")
 
     page.goto(f"{server.url}/runs")

@@ -11,6 +11,7 @@ from PIL import Image
 
 from imgrec.store import Store
 from tests.server.conftest import register_run_dir, seed_runs, upload, wait_ready
+from tests.store.test_store_contract import _experiment
 
 
 def _store(client: TestClient) -> Store:
@@ -89,17 +90,7 @@ def test_search_defaults(client: TestClient) -> None:
 
 def test_experiment_progress_history_and_eta(client: TestClient) -> None:
     store = _store(client)
-    exp = store.create_experiment(
-        name="seeded",
-        data_path="/data",
-        space={},
-        base_config={},
-        objectives=[("val_accuracy", "maximize")],
-        sampler="tpe",
-        pruner="median",
-        n_trials=10,
-        out_dir="/out",
-    )
+    exp = _experiment(store, "seeded", n_trials=10)
     for _ in range(5):
         store.claim_trial()
     seed_runs(store, 5, experiment_id=exp.id)
@@ -194,3 +185,15 @@ def test_thumbnails_of_grayscale_images(client: TestClient, tmp_path: Path) -> N
     thumb = client.get(f"/api/datasets/{dataset_id}/samples/1/0.png")
     with Image.open(io.BytesIO(thumb.content)) as img:
         assert max(img.size) == 128 and img.mode == "RGB"
+
+
+def test_inspect_views_of_a_run(client: TestClient, trained_run: Path) -> None:
+    run_id = register_run_dir(_store(client), trained_run)
+    filters = client.get(f"/api/runs/{run_id}/inspect/filters").json()
+    assert filters["png"] and filters["details"]["layer"]
+    summary = client.get(f"/api/runs/{run_id}/inspect/summary").json()
+    assert "Conv2d" in summary["table"]
+    embedding = client.get(f"/api/runs/{run_id}/inspect/embedding")
+    assert embedding.status_code == 200, embedding.text
+    assert embedding.json()["png"]
+    assert client.get(f"/api/runs/{run_id}/inspect/weights").status_code == 422

@@ -9,20 +9,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from imgrec.store import Store
+from tests.store.test_store_contract import _experiment
 
 
-def _experiment(store: Store) -> tuple[int, int]:
-    exp = store.create_experiment(
-        name="live",
-        data_path="/data",
-        space={},
-        base_config={},
-        objectives=[("val_accuracy", "maximize")],
-        sampler="tpe",
-        pruner="median",
-        n_trials=2,
-        out_dir="/out",
-    )
+def _trial(store: Store) -> tuple[int, int]:
+    exp = _experiment(store, "live", n_trials=2)
     store.claim_trial()
     run_id = store.create_run(name="trial-000", model="m", config={}, experiment_id=exp.id)
     return exp.id, run_id
@@ -41,7 +32,7 @@ def _receive_until(ws: Any, predicate: Any, timeout_s: float = 5.0) -> list[dict
 
 def test_epochs_and_states_arrive_within_a_second(client: TestClient) -> None:
     store: Store = client.app.state.store  # type: ignore[attr-defined]
-    exp_id, run_id = _experiment(store)
+    exp_id, run_id = _trial(store)
     store.record_epoch(run_id, {"epoch": 1, "val_accuracy": 0.5})
     with client.websocket_connect(f"/ws/experiments/{exp_id}") as ws:
         snapshot = ws.receive_json()
@@ -70,7 +61,7 @@ def test_epochs_and_states_arrive_within_a_second(client: TestClient) -> None:
 
 def test_many_watchers_get_every_update(client: TestClient) -> None:
     store: Store = client.app.state.store  # type: ignore[attr-defined]
-    exp_id, run_id = _experiment(store)
+    exp_id, run_id = _trial(store)
     store.start_run(run_id, run_dir="/r", name="trial-000", dataset_id=None)
     received: dict[int, set[int]] = {}
     ready = threading.Barrier(6)
@@ -100,7 +91,7 @@ def test_many_watchers_get_every_update(client: TestClient) -> None:
 
 def test_run_feed_and_unknown_experiment(client: TestClient) -> None:
     store: Store = client.app.state.store  # type: ignore[attr-defined]
-    _, run_id = _experiment(store)
+    _, run_id = _trial(store)
     with client.websocket_connect(f"/ws/runs/{run_id}") as ws:
         assert ws.receive_json()["runs"][0]["id"] == run_id
         store.record_epoch(run_id, {"epoch": 1, "train_loss": 2.0})

@@ -201,6 +201,15 @@ def test_pages_show_what_they_are_for(seeded: Any) -> None:
     assert "Not found: 999" in compare and "param.lr" in compare
 
 
+def test_pages_render_an_empty_workbench(tmp_path: Path) -> None:
+    client = TestClient(create_app(_config(tmp_path)))
+    for path in ("/", "/datasets", "/experiments", "/experiments/new", "/runs", "/runs/compare"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+    assert "No datasets yet" in client.get("/datasets").text
+    assert "Upload one first" in client.get("/experiments/new").text
+
+
 def test_unknown_ids_are_404_pages(seeded: Any) -> None:
     client, _ = seeded
     for path in ("/runs/999", "/experiments/999", "/datasets/ffffffffffff", "/datasets/a.b"):

@@ -32,6 +32,8 @@ def test_upload_report_and_thumbnails(client: TestClient, shapes_zip: bytes) -> 
     assert found["num_images"] == 120
     report = found["report"]
     assert sum(report["images_per_class"].values()) == 120
+    assert report["source"] == "shapes.zip" and "/" not in report["root"]
+    assert not any(str(client.app.state.config.home) in n for n in report["notes"])  # type: ignore[attr-defined]
     assert set(found["samples"]) == set(found["classes"]) and len(found["samples"]["star"]) == 8
     thumb = client.get(f"/api/datasets/{created['id']}/samples/2/0.png")
     assert thumb.status_code == 200 and thumb.content[:4] == b"\x89PNG"

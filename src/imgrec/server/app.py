@@ -7,6 +7,7 @@ epochs and states, the live feed reads them, so a restarted server picks up wher
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from imgrec import __version__
 from imgrec.errors import ImgrecError, StoreError
 from imgrec.server.config import ServerConfig
 from imgrec.server.deps import LoginRequired, api_auth
+from imgrec.server.filters import TEMPLATE_FILTERS
 from imgrec.server.library import DatasetLibrary
 from imgrec.server.live import LiveHub
 from imgrec.server.workers import WorkerPool
@@ -40,6 +42,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.library.resume_checks()
         pool.start()
+        # Everything imported so far lives as long as the server: keep it out of the garbage
+        # collector's full passes (each took ~70 ms over ~134k objects: a p95 outlier).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -59,6 +65,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.state.hub = LiveHub(store, poll_s=config.live_poll_s, uploads=config.uploads_dir.resolve())
     app.state.workers = pool
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates.env.filters.update(TEMPLATE_FILTERS)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     from imgrec.server import live, pages, routes_datasets, routes_experiments, routes_runs

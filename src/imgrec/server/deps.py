@@ -80,4 +80,5 @@ def api_auth(request: Request) -> None:
 def page_auth(request: Request) -> None:
     """Send the browser to the login page unless it is logged in (when a token is configured)."""
     if not has_valid_token(request, get_config(request).token):
-        raise LoginRequired(str(request.url.path))
+        query = f"?{request.url.query}" if request.url.query else ""
+        raise LoginRequired(f"{request.url.path}{query}")

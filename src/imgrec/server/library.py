@@ -2,7 +2,8 @@
 
 Each upload gets a random 12-hex id and a folder ``<uploads>/<id>/`` holding ``upload.zip`` (the
 bytes as sent), ``meta.json`` (state and summary), ``report.json`` (the validation report) and
-``samples.json`` (a few image paths per class for the thumbnails). A request only ever names an
+``samples.json`` (a few image paths per class for the thumbnails, relative to the extracted
+folder named in ``extracted.json``). A request only ever names an
 id, which must match ``[0-9a-f]{12}``; paths come from these files, never from the request.
 
 The zip is extracted during the upload request (so a zip-slip, a bomb or a corrupt file is refused
@@ -91,7 +92,7 @@ class DatasetLibrary:
         paths = self.samples(dataset_id).get(classes[class_index], [])
         if not 0 <= k < len(paths):
             raise KeyError(k)
-        root = Path(report["root"]).resolve()
+        root = Path(_read_json(self.folder(dataset_id) / "extracted.json")["root"]).resolve()
         path = (root / paths[k]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             raise KeyError(k)
@@ -167,6 +168,12 @@ class DatasetLibrary:
             chosen = samples[manifest.classes[sample.label]]
             if len(chosen) < SAMPLES_PER_CLASS:
                 chosen.append(_relative(sample.path, root))
+        # Server folders stay on the server: the report names the upload, not where it lives.
+        data["source"], data["root"] = meta["name"], ""
+        data["notes"] = [
+            n.replace(str(self.extract_root), "IMGREC_HOME/datasets") for n in data["notes"]
+        ]
+        _write_json(folder / "extracted.json", {"root": str(root)})
         _write_json(folder / "report.json", data)
         _write_json(folder / "samples.json", samples)
         meta.update(

@@ -79,7 +79,7 @@ def build_message(
     experiment = None
     if feed.kind == "experiment":
         exp = store.get_experiment(feed.ident)
-        all_runs = store.list_runs(experiment_id=exp.id)
+        all_runs = store.run_briefs([exp.id])[exp.id]
         experiment = experiment_out(store, exp, all_runs, uploads_dir=uploads).model_dump(
             mode="json"
         )
@@ -122,9 +122,9 @@ class LiveHub:
         return feed, queue
 
     def _prime(self, feed: Feed) -> None:
-        epochs = self.store.epochs_after(0, **feed.scope())
-        feed.sent = {e.id for e in epochs[-LOOKBACK:]}
-        feed.cursor = max((e.id for e in epochs), default=0)
+        recent = self.store.last_epoch_ids(LOOKBACK, **feed.scope())
+        feed.sent = set(recent)
+        feed.cursor = max(recent, default=0)
         feed.states = self.store.run_states(**feed.scope())
 
     async def unsubscribe(self, feed: Feed, queue: asyncio.Queue[str]) -> None:

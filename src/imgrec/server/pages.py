@@ -8,8 +8,6 @@ talk to ``/api`` and ``/ws``. Every string from users goes through Jinja's autoe
 from __future__ import annotations
 
 import hmac
-import math
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
@@ -42,56 +40,8 @@ RUN_COLUMNS = [
 SPLITS = ("train", "val", "test")
 
 
-# ---------------------------------------------------------------- template filters
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool | int):
-        return str(value)
-    if isinstance(value, float):
-        return "—" if not math.isfinite(value) else f"{value:.{digits}g}"
-    return str(value)
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
-
-def _secs(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    s = round(value)
-    if s < 60:
-        return f"{value:.1f}s" if value < 10 else f"{s}s"
-    m = s // 60
-    return f"{m}m {s % 60:02d}s" if m < 60 else f"{m // 60}h {m % 60:02d}m"
-
-
-def _when(value: datetime | str | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.strftime("%Y-%m-%d %H:%M")
-
-
-def _bytes(value: float | None) -> str:
-    if value is None:
-        return "—"
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return "—"  # unreachable
-
-
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     templates = request.app.state.templates
-    filters = templates.env.filters
-    if "num" not in filters:
-        filters.update(num=_num, pct=_pct, secs=_secs, when=_when, bytes=_bytes)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -116,7 +66,7 @@ def safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:  # the query name
+def login_form(request: Request, next: str = "/") -> HTMLResponse:  # `next` is the query name
     return _render(request, "login.html", next=safe_next(next), error=None, hide_nav=True)
 
 
@@ -125,7 +75,7 @@ def login(
     request: Request,
     config: ConfigDep,
     token: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",  # the form field's name
+    next: Annotated[str, Form()] = "/",  # `next` is the form field name
 ) -> Response:
     target = safe_next(next)
     if config.token and not hmac.compare_digest(token.encode(), config.token.encode()):
@@ -148,7 +98,7 @@ def home(request: Request, store: StoreDep, config: ConfigDep, library: LibraryD
     return _render(
         request,
         "home.html",
-        experiments=routes_experiments.list_experiments(store, config)[:10],
+        experiments=routes_experiments.list_experiments(store, config, limit=10),
         datasets=routes_datasets.list_datasets(library)[:10],
         runs=store.list_runs(limit=10),
     )

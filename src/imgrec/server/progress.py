@@ -7,17 +7,21 @@ experiment's deadline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from imgrec.server.schemas import ExperimentOut, Progress
 from imgrec.store import ExperimentInfo, RunInfo, Store
 from imgrec.store.tables import utcnow
+from imgrec.store.web import RunBrief
+
+AnyRun = RunInfo | RunBrief
 
 __all__ = ["experiment_out", "objective_of", "trial_values"]
 
 
 def objective_of(
-    run: RunInfo, metric: str, best_epochs: dict[int, dict[str, float | None]]
+    run: AnyRun, metric: str, best_epochs: dict[int, dict[str, float | None]]
 ) -> float | None:
     """The run's value of the experiment's objective (None until it has one)."""
     if metric in ("val_accuracy", "val_loss"):
@@ -28,7 +32,9 @@ def objective_of(
     return float(value) if isinstance(value, int | float) else None
 
 
-def trial_values(store: Store, exp: ExperimentInfo, runs: list[RunInfo]) -> dict[int, float | None]:
+def trial_values(
+    store: Store, exp: ExperimentInfo, runs: Sequence[AnyRun]
+) -> dict[int, float | None]:
     """``{run id: objective value}`` for the experiment's completed trials."""
     metric = exp.metrics[0]
     best_epochs = store.best_epoch_values(exp.id) if metric.startswith("val_") else {}
@@ -36,7 +42,7 @@ def trial_values(store: Store, exp: ExperimentInfo, runs: list[RunInfo]) -> dict
 
 
 def experiment_out(
-    store: Store, exp: ExperimentInfo, runs: list[RunInfo], *, uploads_dir: Path | None = None
+    store: Store, exp: ExperimentInfo, runs: Sequence[AnyRun], *, uploads_dir: Path | None = None
 ) -> ExperimentOut:
     """The wire form of ``exp`` with its progress computed from its runs."""
     counts = dict.fromkeys(("completed", "pruned", "failed", "running", "queued"), 0)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
 from imgrec.errors import ImgrecError
@@ -145,12 +145,14 @@ async def create_experiment(
 
 
 @router.get("/experiments")
-def list_experiments(store: StoreDep, config: ConfigDep) -> list[ExperimentOut]:
+def list_experiments(
+    store: StoreDep, config: ConfigDep, limit: Annotated[int | None, Query(ge=1)] = None
+) -> list[ExperimentOut]:
+    """Experiments, newest first, with their progress."""
     uploads = config.uploads_dir.resolve()
-    return [
-        experiment_out(store, exp, store.list_runs(experiment_id=exp.id), uploads_dir=uploads)
-        for exp in reversed(store.list_experiments())
-    ]
+    experiments = list(reversed(store.list_experiments()))[:limit]
+    briefs = store.run_briefs([e.id for e in experiments])
+    return [experiment_out(store, e, briefs[e.id], uploads_dir=uploads) for e in experiments]
 
 
 @router.get("/experiments/{experiment_id}")
@@ -169,7 +171,7 @@ def cancel_experiment(experiment_id: int, store: StoreDep, config: ConfigDep) ->
     if exp.status == "open":
         store.set_experiment_status(exp.id, "cancelled")
         exp = store.get_experiment(exp.id)
-    runs = store.list_runs(experiment_id=exp.id)
+    runs = store.run_briefs([exp.id])[exp.id]
     return experiment_out(store, exp, runs, uploads_dir=config.uploads_dir.resolve())
 
 
@@ -177,7 +179,7 @@ def cancel_experiment(experiment_id: int, store: StoreDep, config: ConfigDep) ->
 def history(experiment_id: int, store: StoreDep) -> dict[str, Any]:
     """Optimisation history: each completed trial's value and the best so far."""
     exp = _experiment(store, experiment_id)
-    runs = sorted(store.list_runs(experiment_id=exp.id), key=lambda r: r.trial_number or 0)
+    runs = sorted(store.run_briefs([exp.id])[exp.id], key=lambda r: r.trial_number or 0)
     values = trial_values(store, exp, runs)
     maximise = exp.directions[0] == "maximize"
     points, best = [], None

@@ -9,7 +9,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -220,6 +220,56 @@ def _heatmap_png(explanation: Any) -> str:
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(blended, dtype=np.uint8)).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _inspect(folder: Path, view: str) -> dict[str, Any]:
+    from imgrec.api import inspect
+
+    cached = folder / "inspect" / f"web-{view}.json"
+    if cached.is_file():
+        found: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+        return found
+    result = inspect(folder, view, device="cpu", max_images=1000)
+    png = result.pop("png", None)
+    answer = {
+        "view": view,
+        "png": base64.b64encode(Path(png).read_bytes()).decode() if png else None,
+        "table": result.get("table"),
+        "details": {
+            k: v
+            for k, v in result.items()
+            if k
+            in (
+                "layer",
+                "shape",
+                "shown",
+                "method",
+                "source",
+                "confused_pairs",
+                "total_params",
+                "total_macs",
+            )
+        },
+    }
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(answer, default=str), encoding="utf-8")
+    return answer
+
+
+@router.get("/runs/{run_id}/inspect/{view}")
+async def inspect_run(
+    run_id: int, view: Literal["filters", "embedding", "summary"], store: StoreDep
+) -> dict[str, Any]:
+    """Look inside the run's model: its first-layer ``filters``, the ``embedding`` map of its
+    test split (PCA), or the layer ``summary``. Computed once, then served from the run folder.
+    """
+    folder = _run_dir(_run(store, run_id))
+    if not (folder / "model.safetensors").is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"run {run_id} has no model")
+    try:
+        return await run_in_threadpool(_inspect, folder, view)
+    except ImgrecError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
 
 
 @router.post("/runs/{run_id}/predict")

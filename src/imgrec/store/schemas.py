@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 __all__ = [
+    "RUN_COLUMNS",
     "ArtifactInfo",
     "DatasetInfo",
     "EpochInfo",
@@ -15,6 +16,28 @@ __all__ = [
     "ExperimentInfo",
     "RunInfo",
 ]
+
+
+# The fixed columns of a run row (tables, CSV, sorting), in display order.
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "status",
+    "model",
+    "experiment_id",
+    "trial_number",
+    "accuracy",
+    "macro_f1",
+    "best_val",
+    "epochs_completed",
+    "train_time_s",
+    "latency_ms",
+    "throughput",
+    "created_at",
+    "finished_at",
+    "run_dir",
+    "error",
+)
 
 
 class _Record(BaseModel):
@@ -88,28 +111,7 @@ class RunInfo(_Record):
 
     def flat(self) -> dict[str, Any]:
         """One flat row for tables and CSV: fixed columns, then ``param.*`` and config keys."""
-        row: dict[str, Any] = {
-            k: getattr(self, k)
-            for k in (
-                "id",
-                "name",
-                "status",
-                "model",
-                "experiment_id",
-                "trial_number",
-                "accuracy",
-                "macro_f1",
-                "best_val",
-                "epochs_completed",
-                "train_time_s",
-                "latency_ms",
-                "throughput",
-                "created_at",
-                "finished_at",
-                "run_dir",
-                "error",
-            )
-        }
+        row: dict[str, Any] = {k: getattr(self, k) for k in RUN_COLUMNS}
         row.update({f"param.{k}": v for k, v in sorted(self.params.items())})
         for section in ("data", "model", "train"):
             values = self.config.get(section)

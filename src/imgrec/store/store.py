@@ -25,6 +25,7 @@ from imgrec.store.experiments import ExperimentQueries
 from imgrec.store.schemas import ArtifactInfo, DatasetInfo, EpochInfo, RunInfo
 from imgrec.store.tables import (
     ACTIVE_STATES,
+    EPOCH_FIELDS,
     RUN_STATES,
     ArtifactRow,
     DatasetRow,
@@ -35,8 +36,6 @@ from imgrec.store.tables import (
 from imgrec.store.web import WebQueries
 
 __all__ = ["Store", "worker_id"]
-
-_EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
 
 
 def worker_id() -> str:
@@ -176,7 +175,7 @@ class Store(ExperimentQueries, WebQueries):
     def record_epoch(self, run_id: int, row: Mapping[str, float]) -> None:
         """Store one epoch's metrics (again, if a resumed run repeats it) and beat the heart."""
         epoch = int(row["epoch"])
-        values = {k: float(row[k]) for k in _EPOCH_FIELDS if row.get(k) is not None}
+        values = {k: float(row[k]) for k in EPOCH_FIELDS if row.get(k) is not None}
         with self.session() as s:
             existing = s.scalar(
                 select(EpochRow).where(EpochRow.run_id == run_id, EpochRow.epoch == epoch)

@@ -14,6 +14,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "EPOCH_FIELDS",
     "RUN_STATES",
     "ArtifactRow",
     "Base",
@@ -128,6 +129,10 @@ class RunRow(Base):
     artifacts: Mapped[list[ArtifactRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan"
     )
+
+
+# The per-epoch metric columns of EpochRow.
+EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
 
 
 class EpochRow(Base):

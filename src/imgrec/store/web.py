@@ -9,34 +9,36 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from imgrec.errors import StoreError
-from imgrec.store.schemas import EpochRecord, RunInfo
-from imgrec.store.tables import EpochRow, RunRow
+from imgrec.store.schemas import RUN_COLUMNS, EpochRecord, RunInfo
+from imgrec.store.tables import EPOCH_FIELDS, EpochRow, RunRow
 
-__all__ = ["SORTABLE_RUN_COLUMNS", "WebQueries"]
+__all__ = ["SORTABLE_RUN_COLUMNS", "RunBrief", "WebQueries"]
 
-SORTABLE_RUN_COLUMNS = (
-    "id",
-    "name",
-    "status",
-    "model",
-    "experiment_id",
-    "trial_number",
-    "accuracy",
-    "macro_f1",
-    "best_val",
-    "epochs_completed",
-    "train_time_s",
-    "latency_ms",
-    "throughput",
-    "created_at",
-    "finished_at",
-)
+
+SORTABLE_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("run_dir", "error"))
+
+
+class RunBrief(NamedTuple):
+    """The columns an experiment's progress needs (no JSON decoding: lists stay fast)."""
+
+    id: int
+    experiment_id: int | None
+    trial_number: int | None
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    accuracy: float | None
+    macro_f1: float | None
+    test_loss: float | None
+    latency_ms: float | None
+    train_time_s: float | None
 
 
 class WebQueries:
@@ -94,6 +96,19 @@ class WebQueries:
             rows = s.scalars(select(RunRow).where(RunRow.id.in_(list(ids))).order_by(RunRow.id))
             return [RunInfo.model_validate(r) for r in rows.all()]
 
+    def run_briefs(self, experiment_ids: Sequence[int]) -> dict[int, list[RunBrief]]:
+        """``{experiment id: [RunBrief, ...]}`` for several experiments in one query."""
+        found: dict[int, list[RunBrief]] = {i: [] for i in experiment_ids}
+        if not experiment_ids:
+            return found
+        columns = [getattr(RunRow, name) for name in RunBrief._fields]
+        query = select(*columns).where(RunRow.experiment_id.in_(list(experiment_ids)))
+        with self.session() as s:
+            for row in s.execute(query.order_by(RunRow.id)).all():
+                brief = RunBrief(*row)
+                found[int(brief.experiment_id or 0)].append(brief)
+        return found
+
     def run_states(
         self, *, experiment_id: int | None = None, run_id: int | None = None
     ) -> dict[int, tuple[Any, ...]]:
@@ -119,10 +134,37 @@ class WebQueries:
         *,
         experiment_id: int | None = None,
         run_id: int | None = None,
-        limit: int = 20_000,
+        limit: int | None = None,
     ) -> list[EpochRecord]:
-        """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run."""
-        query = select(EpochRow).where(EpochRow.id > cursor).order_by(EpochRow.id).limit(limit)
+        """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run
+        (all of them unless ``limit``; read as plain columns, no ORM objects)."""
+        columns = [
+            EpochRow.id,
+            EpochRow.run_id,
+            EpochRow.epoch,
+            *(getattr(EpochRow, f) for f in EPOCH_FIELDS),
+        ]
+        query = select(*columns).where(EpochRow.id > cursor).order_by(EpochRow.id)
+        if limit is not None:
+            query = query.limit(limit)
+        if run_id is not None:
+            query = query.where(EpochRow.run_id == run_id)
+        if experiment_id is not None:
+            query = query.join(RunRow, RunRow.id == EpochRow.run_id).where(
+                RunRow.experiment_id == experiment_id
+            )
+        names = ("id", "run_id", "epoch", *EPOCH_FIELDS)
+        with self.session() as s:
+            return [
+                EpochRecord.model_construct(**dict(zip(names, row, strict=True)))
+                for row in s.execute(query).all()
+            ]
+
+    def last_epoch_ids(
+        self, count: int, *, experiment_id: int | None = None, run_id: int | None = None
+    ) -> list[int]:
+        """The ``count`` highest epoch ids of an experiment or a run, ascending."""
+        query = select(EpochRow.id).order_by(EpochRow.id.desc()).limit(count)
         if run_id is not None:
             query = query.where(EpochRow.run_id == run_id)
         if experiment_id is not None:
@@ -130,7 +172,7 @@ class WebQueries:
                 RunRow.experiment_id == experiment_id
             )
         with self.session() as s:
-            return [EpochRecord.model_validate(r) for r in s.scalars(query).all()]
+            return sorted(int(i) for i in s.scalars(query).all())
 
     def best_epoch_values(self, experiment_id: int) -> dict[int, dict[str, float | None]]:
         """Per run of the experiment: its best ``val_accuracy`` (max) and ``val_loss`` (min)."""

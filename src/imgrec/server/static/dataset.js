@@ -20,7 +20,8 @@ function histogram() {
   const canvas = document.getElementById("histogram");
   if (!canvas || !chartsAvailable()) return;
   const classes = data.classes || [];
-  const splits = Object.keys(data.per_split || {}).filter((s) =>
+  const order = (s) => (["train", "val", "test"].indexOf(s) + 4) % 4; // known splits first
+  const splits = Object.keys(data.per_split || {}).sort((a, b) => order(a) - order(b)).filter((s) =>
     classes.some((c) => (data.per_split[s][c] || 0) > 0),
   );
   const datasets = splits.length

@@ -142,7 +142,7 @@ function drawImportance(importance) {
   $("importance-empty").hidden = entries.length > 0;
   charts.importance.data.labels = entries.map((e) => e[0]);
   charts.importance.data.datasets = [{ label: "importance", data: entries.map((e) => e[1]),
-    backgroundColor: colour(4) }];
+    backgroundColor: colour(4), maxBarThickness: 28 }];
   charts.importance.update();
 }
 

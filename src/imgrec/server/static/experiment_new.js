@@ -22,7 +22,11 @@ function paramRow(name, info) {
   const searched = spec !== null && spec !== undefined && typeof spec === "object";
   const box = el("input", { type: "checkbox", name: `use.${name}`, checked: searched, "aria-label": `search ${name}` });
   let bounds;
-  if (isChoice) {
+  if (isChoice && Array.isArray(info.choices) && info.choices.length) {
+    const picked = new Set(Array.isArray(spec) ? spec : []);
+    bounds = el("span", { className: "checks" }, info.choices.map((c) => el("label", {},
+      el("input", { type: "checkbox", name: `choice.${name}`, value: c, checked: picked.has(c) }), String(c))));
+  } else if (isChoice) {
     bounds = el("input", { type: "text", name: `choices.${name}`, value: listText(Array.isArray(spec) ? spec : []),
       placeholder: "choices, separated by commas", size: 28, "aria-label": `${name} choices` });
   } else {
@@ -50,15 +54,18 @@ function collect() {
   const data = new FormData(form);
   const space = {};
   const models = data.getAll("model");
-  if (models.length) space.model = models;
+  if (models.length) space.model = models.length === 1 ? models[0] : models; // one = fixed
   const epochs = data.get("epochs");
   if (epochs) space.epochs = Number(epochs);
   for (const row of $("params").querySelectorAll("tr[data-param]")) {
     const name = row.dataset.param;
     if (!data.get(`use.${name}`)) continue;
     if (row.dataset.kind === "choice") {
-      const values = String(data.get(`choices.${name}`) || "").split(",").filter((v) => v.trim());
-      space[name] = values.map((v) => typed(v, row.dataset.type));
+      const values = row.querySelector(`input[name="choice.${name}"]`)
+        ? data.getAll(`choice.${name}`)
+        : String(data.get(`choices.${name}`) || "").split(",").filter((v) => v.trim());
+      const typedValues = values.map((v) => typed(v, row.dataset.type));
+      space[name] = typedValues.length === 1 ? typedValues[0] : typedValues; // one = fixed
     } else {
       const low = data.get(`low.${name}`);
       const high = data.get(`high.${name}`);

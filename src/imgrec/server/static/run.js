@@ -1,4 +1,5 @@
-// Run page: learning curves (loss on the left axis, accuracy on the right) and the predict box.
+// Run page: learning curves (loss on the left axis, accuracy on the right), the predict box and
+// the look-inside views (filters, embedding map, layer table).
 import { api, chartsAvailable, colour, el, lineOptions, pageData } from "./common.js";
 
 const data = pageData();
@@ -65,6 +66,32 @@ async function predict(event) {
   }
 }
 
+async function inspect(view, button) {
+  for (const id of ["inspect-error", "inspect-image", "inspect-table"]) $(id).hidden = true;
+  $("inspect-wait").hidden = false;
+  button.disabled = true;
+  try {
+    const answer = await api(`/api/runs/${data.id}/inspect/${view}`);
+    if (answer.png) {
+      $("inspect-image").src = `data:image/png;base64,${answer.png}`;
+      $("inspect-image").hidden = false;
+    }
+    if (answer.table) {
+      $("inspect-table").textContent = answer.table;
+      $("inspect-table").hidden = false;
+    }
+  } catch (error) {
+    $("inspect-error").textContent = error.message;
+    $("inspect-error").hidden = false;
+  } finally {
+    $("inspect-wait").hidden = true;
+    button.disabled = false;
+  }
+}
+
 curves();
+for (const button of document.querySelectorAll("[data-inspect]")) {
+  button.addEventListener("click", () => inspect(button.dataset.inspect, button));
+}
 const predictForm = $("predict-form");
 if (predictForm) predictForm.addEventListener("submit", predict);

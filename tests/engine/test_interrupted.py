@@ -1,0 +1,38 @@
+"""Ctrl-C and SIGTERM end a run as ``interrupted``, also after Lightning turns them into exit(1)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from imgrec.engine.runner import _status_of, was_interrupted
+from imgrec.errors import RunStoppedError
+
+
+def _lightning_style_exit() -> SystemExit:
+    """What Lightning's trainer raises on Ctrl-C: sys.exit(1) inside ``except KeyboardInterrupt``."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            sys.exit(1)
+    except SystemExit as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (KeyboardInterrupt(), "interrupted"),
+        (_lightning_style_exit(), "interrupted"),
+        (SystemExit(1), "failed"),
+        (ValueError("x"), "failed"),
+        (RunStoppedError("stop"), RunStoppedError.status),
+    ],
+    ids=["ctrl-c", "lightning-exit", "plain-exit", "error", "stopped"],
+)
+def test_status_of_an_ended_run(exc: BaseException, status: str) -> None:
+    assert _status_of(exc) == status
+    assert was_interrupted(exc) == (status == "interrupted")
