@@ -11,7 +11,7 @@ from imgrec.errors import RunStoppedError
 
 
 def _lightning_style_exit() -> SystemExit:
-    """What Lightning's trainer raises on Ctrl-C: sys.exit(1) inside ``except KeyboardInterrupt``."""
+    """What Lightning raises on Ctrl-C: sys.exit(1) inside ``except KeyboardInterrupt``."""
     try:
         try:
             raise KeyboardInterrupt
