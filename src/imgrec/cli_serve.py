@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -41,6 +42,19 @@ def serve_command(
             f"database {app.state.store!r}",
             err=True,
         )
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5
+            )
+        )
+        handle_exit = server.handle_exit
+
+        def stop_workers_first(sig: int, frame: FrameType | None) -> None:
+            # Workers hand their trials back at once, not after the pages' connections close.
+            app.state.workers.terminate()
+            handle_exit(sig, frame)
+
+        server.handle_exit = stop_workers_first  # type: ignore[method-assign]
+        server.run()
 
     _run(start)

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from imgrec.api import synth_data
-from tests.browser.conftest import Server, shot
+from tests.browser.conftest import shot
+from tests.serving import Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,57 +18,15 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.services import _free_port
+from tests.serving import Server, running_server
 
 pytestmark = pytest.mark.slow
 
 
-class Server:
-    """``python -m imgrec serve`` on a free loopback port, with IMGREC_HOME in a temp folder."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "IMGREC_HOME": str(self.home), "IMGREC_HEARTBEAT_S": "1"}
-        log = (self.home / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imgrec", "serve", "--port", str(self.port), "--workers", "1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.home / "server.log").read_text()
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise AssertionError("imgrec serve did not answer within 60 s")
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        self.process = None
-        return code
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    home = tmp_path / "home"
-    home.mkdir()
-    running = Server(home)
-    running.start()
-    yield running
-    if running.process is not None:
-        running.process.kill()
-        running.process.wait()
+    with running_server(tmp_path / "home") as running:
+        yield running
 
 
 def _watch(server: Server, exp_id: int, after: int, until: Any, timeout_s: float) -> int:

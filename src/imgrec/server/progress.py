@@ -45,7 +45,7 @@ def experiment_out(
     store: Store, exp: ExperimentInfo, runs: Sequence[AnyRun], *, uploads_dir: Path | None = None
 ) -> ExperimentOut:
     """The wire form of ``exp`` with its progress computed from its runs."""
-    counts = dict.fromkeys(("completed", "pruned", "failed", "running", "queued"), 0)
+    counts = dict.fromkeys(("completed", "pruned", "failed", "interrupted", "running", "queued"), 0)
     for run in runs:
         key = run.status if run.status in counts else "failed"
         counts[key] += 1
@@ -94,6 +94,7 @@ def experiment_out(
             complete=counts["completed"],
             pruned=counts["pruned"],
             failed=counts["failed"],
+            interrupted=counts["interrupted"],
             running=counts["running"],
             queued=counts["queued"],
             total=exp.n_trials,

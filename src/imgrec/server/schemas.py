@@ -59,6 +59,7 @@ class Progress(_Wire):
     complete: int
     pruned: int
     failed: int
+    interrupted: int  # stopped with a server or worker; the trial ran again
     running: int
     queued: int
     total: int

@@ -62,11 +62,15 @@ class WorkerPool:
     def alive(self) -> int:
         return sum(p.poll() is None for p in self.processes)
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM every worker (each hands its running trial back), then wait, then kill."""
+    def terminate(self) -> None:
+        """SIGTERM every worker now (each hands its running trial back); does not wait."""
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM every worker, wait for them, kill the ones still there after ``timeout_s``."""
+        self.terminate()
         deadline = time.monotonic() + timeout_s
         for process in self.processes:
             try:

@@ -12,7 +12,7 @@ let bestRunId = data.best_run_id;
 let retry = 0;
 const runs = new Map(); // run id -> RunOut
 const epochs = new Map(); // run id -> Map(epoch -> EpochOut)
-const FINISHED = new Set(["completed", "pruned", "failed", "cancelled"]);
+const FINISHED = new Set(["completed", "pruned", "failed", "cancelled", "interrupted"]);
 
 const $ = (id) => document.getElementById(id);
 const charts = {};

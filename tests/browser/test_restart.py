@@ -1,0 +1,78 @@
+"""A page watching a search while the server restarts: it reconnects and follows it to the end."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import shot
+from tests.server.conftest import zip_folder
+from tests.serving import Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _start_search(server: Server, shapes_dir: Path) -> int:
+    api = httpx.Client(base_url=server.url, timeout=60)
+    dataset = api.post(
+        "/api/datasets?name=shapes.zip",
+        content=zip_folder(shapes_dir),
+        headers={"content-type": "application/zip"},
+    ).json()
+    while api.get(f"/api/datasets/{dataset['id']}").json()["status"] == "checking":
+        time.sleep(0.2)
+    space = {
+        "lr": {"low": 0.003, "high": 0.03, "log": True},
+        "epochs": 8,
+        "model": "simple_cnn",
+        "fixed": {"model.options.width": 8, "train.batch_size": 16},
+    }
+    made = api.post(
+        "/api/experiments",
+        json={
+            "dataset_id": dataset["id"],
+            "space": space,
+            "trials": 3,
+            "pruner": "none",
+            "image_size": 16,
+        },
+    )
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
+
+
+def _points(page: Any) -> int:
+    return int(page.get_attribute("#chart-acc", "data-points") or 0)
+
+
+def test_the_page_follows_a_search_across_a_server_restart(
+    server: Server, page: Any, shapes_dir: Path
+) -> None:
+    exp_id = _start_search(server, shapes_dir)
+    page.goto(f"{server.url}/experiments/{exp_id}")
+    page.wait_for_function(
+        "Number(document.querySelector('#chart-acc').dataset.points) > 0", timeout=240_000
+    )
+    before = _points(page)
+
+    server.stop()  # mid-trial: its worker hands the trial back
+    page.wait_for_function(
+        "document.querySelector('#live-text').textContent.includes('disconnected')"
+    )
+    shot(page, "12-experiment-server-down")
+    server.start()
+    page.wait_for_function(
+        "document.querySelector('#exp-status .badge').textContent.trim() === 'completed'",
+        timeout=300_000,
+    )
+    assert _points(page) > before
+    states = page.locator("#trials tbody tr .badge").all_inner_texts()
+    assert states.count("completed") == 3, states
+    assert "interrupted" in states, states  # the trial the restart stopped, run again
+    assert page.inner_text("#live-text").strip() == "live"
+    shot(page, "13-experiment-after-restart")
+    assert not page.errors, page.errors
