@@ -111,6 +111,8 @@ def tune_command(
 def _interrupt(_signum: int, _frame: object) -> None:
     from imgrec.search.trial import STOP_REQUESTED
 
+    if STOP_REQUESTED.is_set():
+        return  # one stop is enough: a second interrupt must not break the hand-back
     STOP_REQUESTED.set()
     raise KeyboardInterrupt
 

@@ -12,6 +12,7 @@ __all__ = [
     "DatasetError",
     "ImgrecError",
     "ModelError",
+    "NotFoundError",
     "RunError",
     "RunStoppedError",
     "SetupError",
@@ -59,3 +60,7 @@ class RunStoppedError(ImgrecError):
 
 class StoreError(ImgrecError):
     """The run database cannot be opened, migrated, read or written."""
+
+
+class NotFoundError(StoreError):
+    """No run or experiment with that id or name in the run database."""

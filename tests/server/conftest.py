@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from imgrec.server import ServerConfig, create_app
 from imgrec.store import Store
 
+BASE_URL = "http://127.0.0.1"  # in loopback mode only loopback host names are served
+
 
 def zip_folder(folder: Path) -> bytes:
     """The images of ``folder`` as zip bytes (paths relative to it)."""
@@ -42,7 +44,7 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
         config = ServerConfig(
             db_url=db_url or f"sqlite:///{tmp_path / 'web.db'}", home=tmp_path / "home", **values
         )
-        client = TestClient(create_app(config))
+        client = TestClient(create_app(config), base_url=BASE_URL)
         client.__enter__()
         clients.append(client)
         return client

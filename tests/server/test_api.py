@@ -161,7 +161,9 @@ def test_run_detail_model_download_and_predict(
     body = answer.json()
     assert len(body["predictions"]) == 4 and body["heatmap_png"]
     assert abs(sum(p["probability"] for p in body["predictions"]) - 1) < 1e-3
-    not_image = client.post(f"/api/runs/{run_id}/predict", content=b"hello")
+    not_image = client.post(
+        f"/api/runs/{run_id}/predict", content=b"hello", headers={"content-type": "image/png"}
+    )
     assert not_image.status_code == 400 and "not an image" in not_image.json()["detail"]
     assert client.get("/api/runs/4242/model.zip").status_code == 404
 

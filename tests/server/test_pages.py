@@ -145,7 +145,7 @@ def seeded(tmp_path: Path) -> tuple[TestClient, dict[str, int]]:
         ids = _seed_runs(store, tmp_path)
     finally:
         store.close()
-    return TestClient(create_app(config)), ids
+    return TestClient(create_app(config), base_url="http://127.0.0.1"), ids
 
 
 def _pages(ids: dict[str, int]) -> list[str]:
@@ -202,7 +202,7 @@ def test_pages_show_what_they_are_for(seeded: Any) -> None:
 
 
 def test_pages_render_an_empty_workbench(tmp_path: Path) -> None:
-    client = TestClient(create_app(_config(tmp_path)))
+    client = TestClient(create_app(_config(tmp_path)), base_url="http://127.0.0.1")
     for path in ("/", "/datasets", "/experiments", "/experiments/new", "/runs", "/runs/compare"):
         page = client.get(path)
         assert page.status_code == 200, path
@@ -253,7 +253,9 @@ def test_safe_next_keeps_redirects_on_site(target: str | None, expected: str) ->
 
 
 def test_login_flow_with_a_token(tmp_path: Path) -> None:
-    client = TestClient(create_app(_config(tmp_path, token="s3cret-token")))
+    client = TestClient(
+        create_app(_config(tmp_path, token="s3cret-token")), base_url="http://127.0.0.1"
+    )
     page = client.get("/runs?status=failed", follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"].startswith("/login?next=")
@@ -275,7 +277,9 @@ def test_login_flow_with_a_token(tmp_path: Path) -> None:
 
 
 def test_login_never_redirects_off_site(tmp_path: Path) -> None:
-    client = TestClient(create_app(_config(tmp_path, token="s3cret-token")))
+    client = TestClient(
+        create_app(_config(tmp_path, token="s3cret-token")), base_url="http://127.0.0.1"
+    )
     form = client.get("/login?next=//evil.example")
     assert 'name="next" value="/"' in form.text
     for target in ("//evil.example", "https://evil.example", "/\\evil.example"):

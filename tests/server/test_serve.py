@@ -57,7 +57,9 @@ def test_search_survives_a_restart_and_its_model_predicts(
 ) -> None:
     api = httpx.Client(base_url=server.url, timeout=30)
     dataset = api.post(
-        "/api/datasets?name=shapes.zip", content=shapes_zip, headers={"content-type": "x"}
+        "/api/datasets?name=shapes.zip",
+        content=shapes_zip,
+        headers={"content-type": "application/zip"},
     )
     assert dataset.status_code == 202, dataset.text
     dataset_id = dataset.json()["id"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import subprocess
 import sys
 import time
@@ -49,6 +51,11 @@ def create_experiment(
 
     Returns the experiment and notes for the user (e.g. pruning switched off).
     """
+    if name is not None and not re.match(r"^[A-Za-z][A-Za-z0-9_.-]*$", name):
+        raise ConfigError(
+            f"experiment name '{name}': start with a letter, then letters, digits, '_', '.' or "
+            "'-' (a name of digits alone would read as an experiment id)."
+        )
     if n_trials < 1:
         raise ConfigError(f"--trials must be at least 1 (got {n_trials}).")
     if timeout_s is not None and timeout_s <= 0:
@@ -67,7 +74,7 @@ def create_experiment(
     make_pruner(pruner, max_epochs=space.max_epochs or 10)
     assert base.data.path is not None
     base.data.path = str(Path(base.data.path).resolve())
-    name = name or f"tune-{datetime.now():%Y%m%d-%H%M%S}"
+    name = name or f"tune-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     out_dir = (Path(out) / name).resolve()
     storage = optuna_storage(
         store.url, heartbeat_s=settings.heartbeat_s, grace_s=settings.heartbeat_grace_s

@@ -8,6 +8,7 @@ run ends as ``pruned`` (its checkpoint and epochs kept).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ from imgrec.store import ExperimentInfo, Store
 __all__ = [
     "STOP_REQUESTED",
     "ExperimentCancelledError",
+    "HandBacks",
     "TrialPrunedError",
     "TrialRecorder",
     "hand_back",
@@ -44,6 +46,8 @@ class ExperimentCancelledError(RunStoppedError):
 
     status = "cancelled"
 
+
+log = logging.getLogger("imgrec.search")
 
 # Set by a worker's SIGTERM handler. The KeyboardInterrupt it also raises can be lost when it
 # lands in a garbage-collector callback; then the trial stops at its next epoch instead.
@@ -105,14 +109,29 @@ def trial_config(
     return cfg
 
 
+class HandBacks:
+    """How many trials this process handed back (the worker checks it after an interrupt)."""
+
+    count = 0
+
+
 def hand_back(trial: optuna.Trial, *, store: Store, experiment_id: int) -> None:
     """A stopped worker (Ctrl-C, SIGTERM) queues its trial again with the same parameters and
-    frees its slot, so the next worker runs it (the interrupted run stays recorded)."""
+    frees its slot, so the next worker runs it (the interrupted run stays recorded).
+
+    Optuna marks the interrupted trial failed right after this, so nothing else would retry it.
+    """
+    HandBacks.count += 1
     try:
         trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    except Exception as exc:  # the slot below still frees: a new trial runs
+        log.warning(
+            "could not queue trial %d again (%s); a new trial replaces it", trial.number, exc
+        )
+    try:
         store.release_trial(experiment_id)
-    except Exception:
-        pass  # the heartbeat recovers it: the trial fails after the grace period and is retried
+    except Exception as exc:
+        log.warning("could not free the slot of trial %d (%s)", trial.number, exc)
 
 
 def run_trial(

@@ -26,7 +26,7 @@ from imgrec.config import Settings
 from imgrec.search.report import finished, write_experiment_report
 from imgrec.search.space import SearchSpace
 from imgrec.search.study import make_pruner, make_sampler, optuna_storage
-from imgrec.search.trial import STOP_REQUESTED, run_trial
+from imgrec.search.trial import STOP_REQUESTED, HandBacks, run_trial
 from imgrec.store import ExperimentInfo, Store
 from imgrec.store.tables import utcnow
 
@@ -97,6 +97,20 @@ class Worker:
             ),
             pruner=make_pruner(exp.pruner, max_epochs=space.max_epochs or 10),
         )
+        handed_back = HandBacks.count
+        try:
+            self._optimize(study, exp)
+        except KeyboardInterrupt:
+            if HandBacks.count == handed_back:  # stopped before the trial began to train
+                self.store.release_trial(exp.id)
+            raise
+        self.trials_run += 1
+        finalise_if_done(self.store, self.storage, exp.name)
+        if self.on_trial_end is not None:
+            self.on_trial_end(exp)
+        return exp
+
+    def _optimize(self, study: optuna.Study, exp: ExperimentInfo) -> None:
         study.optimize(
             lambda trial: run_trial(
                 trial,
@@ -109,11 +123,6 @@ class Worker:
             catch=(Exception,),
             gc_after_trial=True,
         )
-        self.trials_run += 1
-        finalise_if_done(self.store, self.storage, exp.name)
-        if self.on_trial_end is not None:
-            self.on_trial_end(exp)
-        return exp
 
     def run(self, *, wait: bool = False, until_done: bool = False) -> int:
         """Run trials until none is left; returns how many this worker ran.

@@ -56,15 +56,14 @@ def _same(given: str | None, token: str) -> bool:
 
 
 def has_valid_token(connection: Request | WebSocket, token: str | None) -> bool:
-    """True when no token is configured, or the request carries it (header, cookie or query)."""
+    """True when no token is configured, or the request carries it (header or cookie)."""
     if not token:
         return True
     header = connection.headers.get("authorization", "")
     if header.lower().startswith("bearer ") and _same(header[7:].strip(), token):
         return True
-    if _same(connection.cookies.get(TOKEN_COOKIE), token):
-        return True
-    return isinstance(connection, WebSocket) and _same(connection.query_params.get("token"), token)
+    # Not in the query string: URLs end up in access logs.
+    return _same(connection.cookies.get(TOKEN_COOKIE), token)
 
 
 def api_auth(request: Request) -> None:

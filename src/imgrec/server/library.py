@@ -18,6 +18,7 @@ import secrets
 import shutil
 import threading
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class DatasetLibrary:
         self.root = Path(root)
         self.extract_root = Path(settings_home) / "datasets"
         self._lock = threading.Lock()
+        self._extracting = threading.Lock()  # two uploads of the same zip share one folder
+        self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-check")
 
     # ---------------------------------------------------------------- reading
 
@@ -121,11 +124,12 @@ class DatasetLibrary:
             part.rename(archive)
             try:
                 target = extraction_dir(archive, self.extract_root)
-                if not target.is_dir():
-                    extract_zip(archive, target)
+                with self._extracting:
+                    if not target.is_dir():
+                        extract_zip(archive, target)
             except DatasetError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
-                raise UploadRefused(_without_folder(str(exc), archive, name)) from exc
+                raise UploadRefused(self._scrub(str(exc), name)) from exc
         finally:
             part.unlink(missing_ok=True)
         meta: dict[str, Any] = {
@@ -154,7 +158,7 @@ class DatasetLibrary:
                 folder / "upload.zip", progress=False, extract_root=self.extract_root
             )
         except Exception as exc:  # any failure is shown on the dataset's page
-            meta.update(status="failed", error=_without_folder(str(exc), folder, meta["name"]))
+            meta.update(status="failed", error=self._scrub(str(exc), meta["name"]))
             self._write_meta(dataset_id, meta)
             return meta
         data = report.to_dict()
@@ -170,9 +174,7 @@ class DatasetLibrary:
                 chosen.append(_relative(sample.path, root))
         # Server folders stay on the server: the report names the upload, not where it lives.
         data["source"], data["root"] = meta["name"], ""
-        data["notes"] = [
-            n.replace(str(self.extract_root), "IMGREC_HOME/datasets") for n in data["notes"]
-        ]
+        data["notes"] = [self._scrub(n, meta["name"]) for n in data["notes"]]
         _write_json(folder / "extracted.json", {"root": str(root)})
         _write_json(folder / "report.json", data)
         _write_json(folder / "samples.json", samples)
@@ -193,13 +195,21 @@ class DatasetLibrary:
             if meta["status"] == "checking":
                 self.check_in_background(str(meta["id"]))
 
-    def check_in_background(self, dataset_id: str) -> threading.Thread:
-        """Run :meth:`check` in a daemon thread (the upload answers at once)."""
-        thread = threading.Thread(
-            target=self.check, args=(dataset_id,), name=f"check-{dataset_id}", daemon=True
+    def check_in_background(self, dataset_id: str) -> Future[dict[str, Any]]:
+        """Queue :meth:`check` (one at a time: reading images is CPU-bound); answers at once."""
+        return self._checks.submit(self.check, dataset_id)
+
+    def close(self) -> None:
+        """Stop taking checks; the one running finishes (a restart checks the queued again)."""
+        self._checks.shutdown(wait=False, cancel_futures=True)
+
+    def _scrub(self, message: str, name: str) -> str:
+        """A message for the client: the server's folders replaced by what the user knows."""
+        message = message.replace(str(self.root.resolve()), "uploads").replace(
+            str(self.root), "uploads"
         )
-        thread.start()
-        return thread
+        message = re.sub(r"uploads/[0-9a-f]{12}/upload\.zip", name, message)
+        return message.replace(str(self.extract_root), "IMGREC_HOME/datasets")
 
     def _write_meta(self, dataset_id: str, meta: dict[str, Any]) -> None:
         with self._lock:
@@ -226,11 +236,6 @@ def _check_zip(part: Path, name: str) -> None:
         raise UploadRefused(
             f"{name}: the zip is empty; put one folder per class with the images inside."
         )
-
-
-def _without_folder(message: str, path: Path, name: str) -> str:
-    """Error text with the server's folders replaced by the uploaded file's name."""
-    return message.replace(str(path), name)
 
 
 def _relative(path: Path, root: Path) -> str:

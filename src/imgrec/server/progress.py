@@ -75,7 +75,6 @@ def experiment_out(
     best = None
     if values:
         best = max(values) if direction == "maximize" else min(values)
-    model_dir = exp.summary.get("model_dir") if exp.summary else None
     return ExperimentOut(
         id=exp.id,
         name=exp.name,
@@ -102,7 +101,6 @@ def experiment_out(
             elapsed_s=elapsed,
             eta_s=eta,
         ),
-        model_dir=str(model_dir) if model_dir else None,
         dataset_id=_dataset_id(exp.data_path, uploads_dir),
     )
 

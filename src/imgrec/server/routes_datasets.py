@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from starlette.datastructures import UploadFile
 
+from imgrec.server.bodies import require_raw_body, stream_to_file
 from imgrec.server.deps import ConfigDep, LibraryDep
 from imgrec.server.library import DatasetLibrary, UploadRefused
 from imgrec.server.schemas import DatasetDetail, DatasetOut
@@ -20,7 +19,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["datasets"])
 THUMBNAIL_PX = 128
-_CHUNK = 1024 * 1024
 
 
 def _display_name(name: str | None) -> str:
@@ -30,57 +28,42 @@ def _display_name(name: str | None) -> str:
     return base or "upload.zip"
 
 
-def _too_big(limit: int) -> HTTPException:
-    return HTTPException(
-        413,
-        detail=f"the upload is larger than this server's limit of {limit / 1024**2:.0f} MiB; "
-        "upload a smaller zip or raise IMGREC_MAX_UPLOAD_MB.",
-    )
+UPLOAD_EXAMPLE = (
+    "curl --data-binary @pets.zip -H 'Content-Type: application/zip' "
+    "'http://127.0.0.1:8000/api/datasets?name=pets.zip'"
+)
+ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in ZIP_TYPES},
+    }
+}
 
 
-async def _stream_to(request: Request, part: Path, limit: int) -> str | None:
-    """Write the body (raw zip, or the multipart field 'file') to ``part``; its file name."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise _too_big(limit)
-    written = 0
-    content_type = request.headers.get("content-type", "")
-    with part.open("wb") as out:
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=4)
-            upload = form.get("file")
-            if not isinstance(upload, UploadFile):
-                raise HTTPException(400, detail="multipart upload without a 'file' field")
-            while chunk := await upload.read(_CHUNK):
-                written += len(chunk)
-                if written > limit:
-                    raise _too_big(limit)
-                out.write(chunk)
-            return upload.filename
-        async for chunk in request.stream():
-            written += len(chunk)
-            if written > limit:
-                raise _too_big(limit)
-            out.write(chunk)
-    return None
-
-
-@router.post("/datasets", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/datasets",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=_UPLOAD_BODY,
+    responses={400: {"description": "not a zip, empty, corrupt or unsafe"}, 413: {}, 415: {}},
+)
 async def upload_dataset(
     request: Request, library: LibraryDep, config: ConfigDep, name: str | None = None
 ) -> DatasetOut:
-    """Upload a zip of class folders (the raw body, or multipart field ``file``).
+    """Upload a zip of class folders as the request body (``Content-Type: application/zip``).
 
     The zip is checked and extracted before the answer (400 for not a zip, empty, corrupt,
-    zip-slip or zip bomb; 413 over the size limit); the images are then read and validated in
-    the background: poll ``GET /api/datasets/{id}`` until ``status`` is not ``checking``.
+    zip-slip or zip bomb; 413 over the size limit, counted while it streams in); the images are
+    then read and validated in the background: poll ``GET /api/datasets/{id}`` until ``status``
+    is not ``checking``.
     """
+    require_raw_body(request, ZIP_TYPES, UPLOAD_EXAMPLE)
     dataset_id, part = library.new_upload()
     try:
-        filename = await _stream_to(request, part, config.max_upload_bytes)
-        meta = await run_in_threadpool(
-            library.accept, dataset_id, part, name=_display_name(name or filename)
+        await stream_to_file(
+            request, part, config.max_upload_bytes, what="upload", setting="IMGREC_MAX_UPLOAD_MB"
         )
+        meta = await run_in_threadpool(library.accept, dataset_id, part, name=_display_name(name))
     except UploadRefused as exc:
         raise HTTPException(exc.status, detail=str(exc)) from exc
     finally:
@@ -121,10 +104,12 @@ def _thumbnail(path: Any) -> bytes:
         return buffer.getvalue()
 
 
-@router.get("/datasets/{dataset_id}/samples/{class_index}/{k}.png")
-async def sample_thumbnail(
-    dataset_id: str, class_index: int, k: int, library: LibraryDep
-) -> Response:
+@router.get(
+    "/datasets/{dataset_id}/samples/{class_index}/{k}.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def sample_thumbnail(dataset_id: str, class_index: int, k: int, library: LibraryDep) -> Response:
     """A small PNG of the k-th sample of a class (by index: no path comes from the request)."""
     _meta(library, dataset_id)
     try:
@@ -132,7 +117,7 @@ async def sample_thumbnail(
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such sample") from exc
     try:
-        data = await run_in_threadpool(_thumbnail, path)
+        data = _thumbnail(path)
     except OSError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="sample unreadable") from exc
     return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})

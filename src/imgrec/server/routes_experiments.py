@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
-from imgrec.errors import ImgrecError
+from imgrec.errors import ImgrecError, NotFoundError
 from imgrec.server.deps import ConfigDep, LibraryDep, StoreDep
 from imgrec.server.progress import experiment_out, trial_values
 from imgrec.server.schemas import ExperimentCreate, ExperimentDetail, ExperimentOut, RunOut
@@ -17,14 +17,20 @@ from imgrec.store import ExperimentInfo, Store
 __all__ = ["router"]
 
 router = APIRouter(tags=["experiments"])
-_IMPORTANCE_CACHE: dict[tuple[str, int], tuple[float, int, dict[str, float]]] = {}
+# (database, experiment) -> (completed trials when computed, importances); one computation at a
+# time per experiment however many pages ask, and one Optuna storage per database.
+_IMPORTANCE_CACHE: dict[tuple[str, int], tuple[int, dict[str, float]]] = {}
+_IMPORTANCE_LOCKS: dict[tuple[str, int], asyncio.Lock] = {}
+_STORAGES: dict[str, Any] = {}
 
 
 def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
     try:
         return store.get_experiment(experiment_id)
-    except ImgrecError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+    except NotFoundError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"no experiment {experiment_id}"
+        ) from exc
 
 
 @router.get("/search/defaults")
@@ -90,7 +96,7 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
     if body.name:
         try:
             store.get_experiment(body.name)
-        except ImgrecError:
+        except NotFoundError:
             pass
         else:
             raise HTTPException(
@@ -117,7 +123,8 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
             **overrides,
         )
     except ImgrecError as exc:
-        raise HTTPException(422, detail={"message": str(exc), "errors": {}}) from exc
+        message = str(exc).replace(archive, "the uploaded dataset")
+        raise HTTPException(422, detail={"message": message, "errors": {}}) from exc
     exp = store.get_experiment(result.experiment)
     return experiment_out(store, exp, [], uploads_dir=config.uploads_dir.resolve())
 
@@ -198,7 +205,9 @@ def _importance(store: Store, exp: ExperimentInfo) -> dict[str, float]:
 
     from imgrec.search.study import optuna_storage
 
-    storage = optuna_storage(store.url, heartbeat_s=60.0, grace_s=120.0)
+    storage = _STORAGES.get(store.url)
+    if storage is None:
+        storage = _STORAGES[store.url] = optuna_storage(store.url, heartbeat_s=60.0, grace_s=120.0)
     try:
         study = optuna.load_study(study_name=exp.name, storage=storage)
     except KeyError:  # an experiment row without its study (made outside imgrec.tune)
@@ -216,14 +225,15 @@ def _importance(store: Store, exp: ExperimentInfo) -> dict[str, float]:
 @router.get("/experiments/{experiment_id}/importance")
 async def importance(experiment_id: int, store: StoreDep) -> dict[str, Any]:
     """fANOVA parameter importances (Optuna) over the completed trials; cached per trial count."""
-    exp = _experiment(store, experiment_id)
+    exp = await run_in_threadpool(_experiment, store, experiment_id)
     if exp.summary.get("importances"):
         return {"params": exp.summary["importances"]}
-    complete = store.run_counts(exp.id).get("completed", 0)
+    counts = await run_in_threadpool(store.run_counts, exp.id)
+    complete = counts.get("completed", 0)
     key = (store.url, exp.id)
-    cached = _IMPORTANCE_CACHE.get(key)
-    if cached is None or cached[1] != complete:
-        params = await run_in_threadpool(_importance, store, exp)
-        _IMPORTANCE_CACHE[key] = (time.monotonic(), complete, params)
-        cached = _IMPORTANCE_CACHE[key]
-    return {"params": cached[2]}
+    async with _IMPORTANCE_LOCKS.setdefault(key, asyncio.Lock()):
+        cached = _IMPORTANCE_CACHE.get(key)
+        if cached is None or cached[0] != complete:
+            params = await run_in_threadpool(_importance, store, exp)
+            cached = _IMPORTANCE_CACHE[key] = (complete, params)
+    return {"params": cached[1]}

@@ -82,7 +82,6 @@ class ExperimentOut(_Wire):
     best_run_id: int | None
     best_value: float | None
     progress: Progress
-    model_dir: str | None = None
     dataset_id: str | None = None
 
 
@@ -140,11 +139,13 @@ SpaceValue = dict[str, Any] | list[Any] | str | int | float | bool
 class ExperimentCreate(_Wire):
     """A search started from the web page: a dataset, bounds, and a budget."""
 
+    model_config = ConfigDict(protected_namespaces=(), extra="forbid")
+
     dataset_id: str = Field(pattern=r"^[0-9a-f]{12}$")
-    name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
     space: dict[str, SpaceValue] = {}
     trials: int = Field(10, ge=1, le=10_000)
-    timeout_min: float | None = Field(None, gt=0)
+    timeout_min: float | None = Field(None, gt=0, le=60 * 24 * 30)
     pruner: Literal["median", "hyperband", "none"] = "median"
     sampler: Literal["tpe", "random", "cmaes", "gp"] = "tpe"
     metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1"] = "val_accuracy"

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from imgrec.errors import StoreError
+from imgrec.errors import NotFoundError, StoreError
 from imgrec.store.schemas import ExperimentInfo
 from imgrec.store.tables import ExperimentRow, RunRow, utcnow
 
@@ -75,7 +75,7 @@ class ExperimentQueries:
                 else s.scalar(select(ExperimentRow).where(ExperimentRow.name == text))
             )
             if row is None:
-                raise StoreError(
+                raise NotFoundError(
                     f"no experiment '{ref}' in the run database; `imgrec runs experiments` "
                     "lists them."
                 )

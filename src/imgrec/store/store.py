@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from imgrec.errors import StoreError
+from imgrec.errors import NotFoundError, StoreError
 from imgrec.store.database import create_db_engine, migrate, safe_url
 from imgrec.store.experiments import ExperimentQueries
 from imgrec.store.schemas import ArtifactInfo, DatasetInfo, EpochInfo, RunInfo
@@ -250,7 +250,7 @@ class Store(ExperimentQueries, WebQueries):
         with self.session() as s:
             row = _find_run(s, ref)
             if row is None:
-                raise StoreError(
+                raise NotFoundError(
                     f"no run '{ref}' in {safe_url(self.url)}: give a run id, name or run "
                     "directory (see `imgrec runs list`)."
                 )

@@ -42,11 +42,13 @@ async function predict(event) {
   const button = event.target.querySelector("button");
   button.disabled = true;
   button.textContent = "Predicting…";
-  const form = new FormData();
-  form.append("file", file, file.name);
   const explain = $("predict-explain").checked ? "gradcam" : "none";
   try {
-    const answer = await api(`/api/runs/${data.id}/predict?top_k=5&explain=${explain}`, { method: "POST", body: form });
+    const answer = await api(`/api/runs/${data.id}/predict?top_k=5&explain=${explain}`, {
+      method: "POST",
+      body: file,
+      headers: { "Content-Type": file.type || "application/octet-stream" },
+    });
     $("predict-input").src = URL.createObjectURL(file);
     const heat = $("predict-heatmap");
     heat.hidden = !answer.heatmap_png;

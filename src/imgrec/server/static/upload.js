@@ -31,10 +31,10 @@ function upload(file) {
   statusBox.hidden = false;
   bar.style.width = "0%";
   label.textContent = `Uploading ${file.name}…`;
-  const form = new FormData();
-  form.append("file", file, file.name);
   const xhr = new XMLHttpRequest();
-  xhr.open("POST", "/api/datasets");
+  // The zip itself is the body: the server counts its bytes against the limit as they arrive.
+  xhr.open("POST", `/api/datasets?name=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Content-Type", "application/zip");
   xhr.responseType = "json";
   xhr.upload.addEventListener("progress", (event) => {
     if (!event.lengthComputable) return;
@@ -57,7 +57,7 @@ function upload(file) {
     }
   });
   xhr.addEventListener("error", () => showError("The upload was interrupted (network error); try again."));
-  xhr.send(form);
+  xhr.send(file);
 }
 
 input.addEventListener("change", () => {
