@@ -30,6 +30,7 @@ from imgrec.server.filters import TEMPLATE_FILTERS
 from imgrec.server.guards import LOOPBACK_HOSTS, OriginGuard, SafeJSONResponse, safe_dumps
 from imgrec.server.library import DatasetLibrary
 from imgrec.server.live import LiveHub
+from imgrec.server.schemas import Health
 from imgrec.server.workers import WorkerPool
 from imgrec.store import Store
 
@@ -99,7 +100,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(live.router)
     app.include_router(pages.router)
 
-    @app.get("/api/health", tags=["server"], dependencies=api)
+    @app.get("/api/health", tags=["server"], dependencies=api, response_model=Health)
     def health() -> dict[str, Any]:
         """The server answers; how many of its worker processes are alive."""
         return {

@@ -53,6 +53,9 @@ class Feed:
     task: asyncio.Task[None] | None = None
     refreshed: float = 0.0
     open: bool = True  # a finished experiment's ETA and elapsed time need no refresh
+    # Set once the poller knows where "now" is; a page's snapshot is read after that, so
+    # nothing falls between the snapshot and the first update.
+    primed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def scope(self) -> dict[str, int]:
         return {"experiment_id" if self.kind == "experiment" else "run_id": self.ident}
@@ -155,6 +158,7 @@ class LiveHub:
         try:
             if not primed:
                 await run_in_threadpool(self._prime, feed)
+                feed.primed.set()
                 return True
             message = await run_in_threadpool(
                 build_message,
@@ -227,6 +231,7 @@ async def _serve(websocket: WebSocket, kind: str, ident: int, after: int) -> Non
         await websocket.close(code=1011, reason="run database not available")
         return
     try:
+        await asyncio.wait_for(feed.primed.wait(), timeout=PING_S)
         snapshot = await run_in_threadpool(
             build_message, hub.store, feed, after=after, kind="snapshot", uploads=hub.uploads
         )
@@ -242,7 +247,7 @@ async def _serve(websocket: WebSocket, kind: str, ident: int, after: int) -> Non
             await websocket.send_text(text)
     except (WebSocketDisconnect, RuntimeError):
         pass
-    except ImgrecError:
+    except (ImgrecError, TimeoutError):
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(code=1011, reason="run database not available")
     finally:

@@ -11,7 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from imgrec.errors import ImgrecError, NotFoundError
 from imgrec.server.deps import ConfigDep, LibraryDep, StoreDep
 from imgrec.server.progress import experiment_out, trial_values
-from imgrec.server.schemas import ExperimentCreate, ExperimentDetail, ExperimentOut, RunOut
+from imgrec.server.schemas import (
+    ExperimentCreate,
+    ExperimentDetail,
+    ExperimentOut,
+    History,
+    Importance,
+    RunOut,
+    SearchDefaults,
+)
 from imgrec.store import ExperimentInfo, Store
 
 __all__ = ["router"]
@@ -33,7 +41,7 @@ def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
         ) from exc
 
 
-@router.get("/search/defaults")
+@router.get("/search/defaults", response_model=SearchDefaults)
 def search_defaults() -> dict[str, Any]:
     """What the new-experiment form offers: searchable parameters with default bounds."""
     from imgrec.models import list_models
@@ -182,7 +190,7 @@ def cancel_experiment(experiment_id: int, store: StoreDep, config: ConfigDep) ->
     return experiment_out(store, exp, runs, uploads_dir=config.uploads_dir.resolve())
 
 
-@router.get("/experiments/{experiment_id}/history")
+@router.get("/experiments/{experiment_id}/history", response_model=History)
 def history(experiment_id: int, store: StoreDep) -> dict[str, Any]:
     """Optimisation history: each completed trial's value and the best so far."""
     exp = _experiment(store, experiment_id)
@@ -222,7 +230,7 @@ def _importance(store: Store, exp: ExperimentInfo) -> dict[str, float]:
     return {k: float(v) for k, v in found.items()}
 
 
-@router.get("/experiments/{experiment_id}/importance")
+@router.get("/experiments/{experiment_id}/importance", response_model=Importance)
 async def importance(experiment_id: int, store: StoreDep) -> dict[str, Any]:
     """fANOVA parameter importances (Optuna) over the completed trials; cached per trial count."""
     exp = await run_in_threadpool(_experiment, store, experiment_id)

@@ -28,6 +28,7 @@ from imgrec.errors import ImgrecError
 from imgrec.server.bodies import read_capped, require_raw_body
 from imgrec.server.deps import StoreDep
 from imgrec.server.routes_runs import run_dir_or_404, run_or_404
+from imgrec.server.schemas import InspectOut, PredictionOut
 
 __all__ = ["MODEL_FILES", "router"]
 
@@ -154,6 +155,7 @@ def _heatmap_png(explanation: Any) -> str:
 
 @router.post(
     "/runs/{run_id}/predict",
+    response_model=PredictionOut,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -210,7 +212,7 @@ def _inspect(folder: Path, view: str) -> dict[str, Any]:
     return answer
 
 
-@router.get("/runs/{run_id}/inspect/{view}")
+@router.get("/runs/{run_id}/inspect/{view}", response_model=InspectOut)
 async def inspect_run(
     run_id: int, view: Literal["filters", "embedding", "summary"], store: StoreDep
 ) -> dict[str, Any]:

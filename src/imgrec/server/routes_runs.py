@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 
 from imgrec.errors import ImgrecError, NotFoundError
 from imgrec.server.deps import StoreDep
-from imgrec.server.schemas import RunDetail, RunOut, RunPage
+from imgrec.server.schemas import Comparison, RunDetail, RunOut, RunPage
 from imgrec.store import RunInfo, Store
 from imgrec.store.reports import compare_runs
 
@@ -64,7 +64,7 @@ def list_runs(
     return RunPage(total=total, items=[RunOut.of(r) for r in runs])
 
 
-@router.get("/runs/compare")
+@router.get("/runs/compare", response_model=Comparison)
 def compare(store: StoreDep, ids: str) -> dict[str, Any]:
     """Runs side by side (``ids=1,2,3``): the parameters that differ and the metrics."""
     try:

@@ -151,3 +151,70 @@ class ExperimentCreate(_Wire):
     metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1"] = "val_accuracy"
     image_size: int | None = Field(None, ge=8, le=1024)
     seed: int = 0
+
+
+class SearchParam(_Wire):
+    config_key: str
+    type: str
+    default: Any = None
+    choices: list[Any] | None = None
+
+
+class SearchDefaults(_Wire):
+    """What the new-experiment form offers (``default_space`` is used when none is given)."""
+
+    params: dict[str, SearchParam]
+    default_space: dict[str, Any]
+    models: list[str]
+    samplers: list[str]
+    pruners: list[str]
+    metrics: list[str]
+
+
+class HistoryPoint(_Wire):
+    trial: int | None
+    run_id: int
+    value: float
+    best: float
+
+
+class History(_Wire):
+    """Each completed trial's objective value and the best so far, in trial order."""
+
+    metric: str
+    direction: str
+    points: list[HistoryPoint]
+
+
+class Importance(_Wire):
+    """fANOVA importance of each searched parameter (shares summing to 1; empty until 2 trials)."""
+
+    params: dict[str, float]
+
+
+class Comparison(_Wire):
+    rows: list[dict[str, Any]]
+
+
+class ClassScore(_Wire):
+    label: str
+    probability: float
+
+
+class PredictionOut(_Wire):
+    predictions: list[ClassScore]
+    heatmap_png: str | None = Field(None, description="overlay PNG, base64")
+    time_ms: float
+
+
+class InspectOut(_Wire):
+    view: str
+    png: str | None = Field(None, description="PNG, base64")
+    table: str | None = None
+    details: dict[str, Any] = {}
+
+
+class Health(_Wire):
+    status: str
+    version: str
+    workers: dict[str, int]
