@@ -9,6 +9,7 @@ run ends as ``pruned`` (its checkpoint and epochs kept).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,20 +18,23 @@ from typing import Any
 import optuna
 
 from imgrec.config import RunConfig, Settings, build_config
+from imgrec.engine.fit import CHECKPOINT
 from imgrec.engine.runner import run_training, was_interrupted
 from imgrec.errors import RunStoppedError, StoreError
 from imgrec.recorder import StoreRecorder
 from imgrec.search.space import SearchSpace
 from imgrec.search.study import PER_EPOCH_METRICS, objective_value
-from imgrec.store import ExperimentInfo, Store
+from imgrec.store import ExperimentInfo, RunInfo, Store
 
 __all__ = [
+    "RESUME_ATTR",
     "STOP_REQUESTED",
     "ExperimentCancelledError",
     "HandBacks",
     "TrialPrunedError",
     "TrialRecorder",
     "hand_back",
+    "resumable_run",
     "run_trial",
 ]
 
@@ -109,21 +113,43 @@ def trial_config(
     return cfg
 
 
+RESUME_ATTR = "resume_run_id"
+
+
+def resumable_run(store: Store, trial: optuna.Trial) -> RunInfo | None:
+    """The interrupted run this (handed-back) trial continues, if its checkpoint is there."""
+    ref = trial.user_attrs.get(RESUME_ATTR)
+    if ref is None:
+        return None
+    try:
+        run = store.get_run(int(ref))
+    except StoreError:
+        return None
+    if run.status != "interrupted" or not run.run_dir:
+        return None
+    return run if (Path(run.run_dir) / CHECKPOINT).is_file() else None
+
+
 class HandBacks:
     """How many trials this process handed back (the worker checks it after an interrupt)."""
 
     count = 0
 
 
-def hand_back(trial: optuna.Trial, *, store: Store, experiment_id: int) -> None:
+def hand_back(
+    trial: optuna.Trial, *, store: Store, experiment_id: int, run_id: int | None = None
+) -> None:
     """A stopped worker (Ctrl-C, SIGTERM) queues its trial again with the same parameters and
-    frees its slot, so the next worker runs it (the interrupted run stays recorded).
+    frees its slot, so the next worker runs it: from the run's last checkpoint when there is one.
 
     Optuna marks the interrupted trial failed right after this, so nothing else would retry it.
     """
     HandBacks.count += 1
+    attrs: dict[str, Any] = {"retry_of": trial.number}
+    if run_id is not None:
+        attrs[RESUME_ATTR] = run_id
     try:
-        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        trial.study.enqueue_trial(trial.params, user_attrs=attrs)
     except Exception as exc:  # the slot below still frees: a new trial runs
         log.warning(
             "could not queue trial %d again (%s); a new trial replaces it", trial.number, exc
@@ -146,15 +172,26 @@ def run_trial(
     space = SearchSpace.from_dict(exp.space)
     params = space.suggest(trial)
     cfg = trial_config(exp, space, params, trial.number)
-    run_id = store.create_run(
-        name=cfg.name or f"trial-{trial.number}",
-        model=cfg.model.name,
-        config=cfg.model_dump(mode="json"),
-        task=cfg.task,
-        experiment_id=exp.id,
-        trial_number=trial.number,
-        params=params,
-    )
+    previous = resumable_run(store, trial)
+    run_dir = Path(previous.run_dir) if previous is not None and previous.run_dir else None
+    if previous is None:
+        run_id = store.create_run(
+            name=cfg.name or f"trial-{trial.number}",
+            model=cfg.model.name,
+            config=cfg.model_dump(mode="json"),
+            task=cfg.task,
+            experiment_id=exp.id,
+            trial_number=trial.number,
+            params=params,
+        )
+    else:
+        run_id = previous.id
+        store.set_trial_number(run_id, trial.number)
+        sys.stderr.write(
+            f"trial {trial.number}: resuming run {run_id} (trial {previous.trial_number}, "
+            f"interrupted after epoch {previous.epochs_completed}) from its checkpoint in "
+            f"{run_dir}\n"
+        )
     trial.set_user_attr("run_id", run_id)
     metrics = [m for m, _ in exp.objectives]
     prune_metric = metrics[0] if len(metrics) == 1 and metrics[0] in PER_EPOCH_METRICS else None
@@ -166,16 +203,21 @@ def run_trial(
         prune_metric=prune_metric,  # reported with any pruner: curves and epoch counts
         heartbeat_s=settings.heartbeat_s,
     )
+    if previous is not None and prune_metric is not None:  # the pruner sees the whole curve
+        for row in store.epochs(run_id):
+            value = getattr(row, prune_metric)
+            if value is not None:
+                trial.report(float(value), step=row.epoch)
     try:
         _, result = run_training(
-            cfg, settings=settings, observer=recorder, show_progress=show_progress
+            cfg, settings=settings, observer=recorder, show_progress=show_progress, run_dir=run_dir
         )
     except TrialPrunedError as exc:
         raise optuna.TrialPruned(str(exc)) from exc
     except (KeyboardInterrupt, SystemExit) as exc:
         if not was_interrupted(exc):
             raise
-        hand_back(trial, store=store, experiment_id=exp.id)
+        hand_back(trial, store=store, experiment_id=exp.id, run_id=run_id)
         raise KeyboardInterrupt from exc  # Optuna fails the trial; the worker stops
     history = [e.model_dump() for e in store.epochs(run_id)]
     values = [objective_value(m, result, history) for m in metrics]

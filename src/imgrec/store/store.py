@@ -191,6 +191,10 @@ class Store(ExperimentQueries, WebQueries):
                 .values(epochs_completed=epoch, heartbeat_at=utcnow())
             )
 
+    def set_trial_number(self, run_id: int, trial_number: int) -> None:
+        """A handed-back trial continues this run under its new Optuna trial number."""
+        self._update_run(run_id, trial_number=trial_number)
+
     def heartbeat(self, run_id: int) -> None:
         with self.session() as s:
             s.execute(update(RunRow).where(RunRow.id == run_id).values(heartbeat_at=utcnow()))
