@@ -127,8 +127,15 @@ def postgres_admin() -> Iterator[str | None]:
         yield started if started and _reachable(started) else None
 
 
-def kill_once_training(process: subprocess.Popen[bytes], store: object, *, timeout_s: float = 120):
-    """SIGKILL ``process`` as soon as the newest run in ``store`` has finished an epoch.
+def kill_once_training(
+    process: subprocess.Popen[bytes],
+    store: object,
+    *,
+    timeout_s: float = 120,
+    checkpointed: bool = False,
+):
+    """SIGKILL ``process`` as soon as the newest run in ``store`` has finished an epoch (and,
+    with ``checkpointed``, written its checkpoint).
 
     Returns that run (as the store saw it just before the kill).
     """
@@ -138,7 +145,10 @@ def kill_once_training(process: subprocess.Popen[bytes], store: object, *, timeo
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         runs = store.list_runs()  # type: ignore[attr-defined]
-        if runs and runs[0].status == "running" and runs[0].epochs_completed >= 1:
+        ready = bool(runs) and runs[0].status == "running" and runs[0].epochs_completed >= 1
+        if ready and checkpointed:
+            ready = (Path(runs[0].run_dir) / "checkpoints" / "last.ckpt").is_file()
+        if ready:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             return runs[0]

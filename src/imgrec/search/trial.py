@@ -117,15 +117,24 @@ RESUME_ATTR = "resume_run_id"
 
 
 def resumable_run(store: Store, trial: optuna.Trial) -> RunInfo | None:
-    """The interrupted run this (handed-back) trial continues, if its checkpoint is there."""
+    """The run this retried trial continues from its last checkpoint, if there is one.
+
+    A stopped worker names its interrupted run (:func:`hand_back`); Optuna's heartbeat retry of a
+    dead worker's trial inherits that trial's ``run_id`` (failed by the heartbeat reaper).
+    """
     ref = trial.user_attrs.get(RESUME_ATTR)
+    wanted = "interrupted"
+    if ref is None:
+        ref, wanted = trial.user_attrs.get("run_id"), "failed"
     if ref is None:
         return None
     try:
         run = store.get_run(int(ref))
     except StoreError:
         return None
-    if run.status != "interrupted" or not run.run_dir:
+    if run.status != wanted or not run.run_dir:
+        return None
+    if wanted == "failed" and "stopped sending heartbeats" not in (run.error or ""):
         return None
     return run if (Path(run.run_dir) / CHECKPOINT).is_file() else None
 
@@ -189,7 +198,7 @@ def run_trial(
         store.set_trial_number(run_id, trial.number)
         sys.stderr.write(
             f"trial {trial.number}: resuming run {run_id} (trial {previous.trial_number}, "
-            f"interrupted after epoch {previous.epochs_completed}) from its checkpoint in "
+            f"{previous.status} after epoch {previous.epochs_completed}) from its checkpoint in "
             f"{run_dir}\n"
         )
     trial.set_user_attr("run_id", run_id)
