@@ -111,7 +111,7 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
                 status.HTTP_409_CONFLICT,
                 detail={"message": "name taken", "errors": {"name": f"'{body.name}' exists"}},
             )
-    overrides: dict[str, Any] = {"train.seed": body.seed}
+    overrides: dict[str, Any] = {"train.seed": body.seed, "task": body.task}
     if body.image_size is not None:
         overrides["data.img_size"] = body.image_size
     try:

@@ -141,6 +141,9 @@ class ExperimentCreate(_Wire):
 
     model_config = ConfigDict(protected_namespaces=(), extra="forbid")
 
+    task: Literal["classify"] = Field(
+        "classify", description="only image classification so far; others plug in later"
+    )
     dataset_id: str = Field(pattern=r"^[0-9a-f]{12}$")
     name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
     space: dict[str, SpaceValue] = {}

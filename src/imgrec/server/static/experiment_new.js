@@ -74,6 +74,7 @@ function collect() {
     }
   }
   const body = {
+    task: data.get("task") || "classify",
     dataset_id: data.get("dataset_id"),
     space,
     trials: Number(data.get("trials")),
