@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.services import _free_port
@@ -67,6 +68,37 @@ class Server:
             code = self.process.wait()
         self.process = None
         return code
+
+    def start_small_search(self, zip_bytes: bytes, *, epochs: int, trials: int = 3) -> int:
+        """Upload ``zip_bytes`` and start a tiny search (simple_cnn, 16 px, no pruning); its id."""
+        api = httpx.Client(base_url=self.url, timeout=60)
+        dataset = api.post(
+            "/api/datasets?name=shapes.zip",
+            content=zip_bytes,
+            headers={"content-type": "application/zip"},
+        )
+        assert dataset.status_code == 202, dataset.text
+        dataset_id = dataset.json()["id"]
+        while api.get(f"/api/datasets/{dataset_id}").json()["status"] == "checking":
+            time.sleep(0.2)
+        space = {
+            "lr": {"low": 0.003, "high": 0.03, "log": True},
+            "epochs": epochs,
+            "model": "simple_cnn",
+            "fixed": {"model.options.width": 8, "train.batch_size": 16},
+        }
+        made = api.post(
+            "/api/experiments",
+            json={
+                "dataset_id": dataset_id,
+                "space": space,
+                "trials": trials,
+                "pruner": "none",
+                "image_size": 16,
+            },
+        )
+        assert made.status_code == 201, made.text
+        return int(made.json()["id"])
 
     def log_tail(self, lines: int = 60) -> str:
         logs = [self.log, *sorted((self.home / "web" / "logs").glob("*.log"))]

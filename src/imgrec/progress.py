@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-__all__ = ["TextProgress", "format_duration"]
+__all__ = ["TextProgress", "format_duration", "search_eta"]
 
 
 def format_duration(seconds: float) -> str:
@@ -20,6 +20,24 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def search_eta(
+    *,
+    remaining: int,
+    mean_trial_s: float | None,
+    parallel: int,
+    deadline_in_s: float | None = None,
+) -> float | None:
+    """Seconds until the search ends: remaining trials over the workers, capped by a deadline."""
+    if remaining <= 0:
+        return 0.0
+    estimate = None
+    if mean_trial_s is not None:
+        estimate = remaining * mean_trial_s / max(1, parallel)
+    if deadline_in_s is not None:
+        estimate = min(estimate, deadline_in_s) if estimate is not None else deadline_in_s
+    return None if estimate is None else max(0.0, estimate)
 
 
 class TextProgress:

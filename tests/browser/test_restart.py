@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.conftest import shot
@@ -16,35 +14,6 @@ from tests.serving import Server
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _start_search(server: Server, shapes_dir: Path) -> int:
-    api = httpx.Client(base_url=server.url, timeout=60)
-    dataset = api.post(
-        "/api/datasets?name=shapes.zip",
-        content=zip_folder(shapes_dir),
-        headers={"content-type": "application/zip"},
-    ).json()
-    while api.get(f"/api/datasets/{dataset['id']}").json()["status"] == "checking":
-        time.sleep(0.2)
-    space = {
-        "lr": {"low": 0.003, "high": 0.03, "log": True},
-        "epochs": 8,
-        "model": "simple_cnn",
-        "fixed": {"model.options.width": 8, "train.batch_size": 16},
-    }
-    made = api.post(
-        "/api/experiments",
-        json={
-            "dataset_id": dataset["id"],
-            "space": space,
-            "trials": 3,
-            "pruner": "none",
-            "image_size": 16,
-        },
-    )
-    assert made.status_code == 201, made.text
-    return int(made.json()["id"])
-
-
 def _points(page: Any) -> int:
     return int(page.get_attribute("#chart-acc", "data-points") or 0)
 
@@ -52,7 +21,7 @@ def _points(page: Any) -> int:
 def test_the_page_follows_a_search_across_a_server_restart(
     server: Server, page: Any, shapes_dir: Path
 ) -> None:
-    exp_id = _start_search(server, shapes_dir)
+    exp_id = server.start_small_search(zip_folder(shapes_dir), epochs=8)
     page.goto(f"{server.url}/experiments/{exp_id}")
     page.wait_for_function(
         "Number(document.querySelector('#chart-acc').dataset.points) > 0", timeout=240_000

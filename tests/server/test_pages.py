@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -65,25 +64,27 @@ def _seed_dataset(uploads: Path, root: Path) -> None:
         "usable": True,
         "num_images": 6,
     }
-    samples = {"cat": ["cat/1.png", "cat/2.png"], EVIL: [f"{EVIL}/1.png"]}
+    paths = {"cat": ["cat/1.png", "cat/2.png"], EVIL: [f"{EVIL}/1.png"]}
+    samples = {"root": str(root), "paths": paths}
     for name, data in (("meta", meta), ("report", report), ("samples", samples)):
         (folder / f"{name}.json").write_text(json.dumps(data), encoding="utf-8")
     (folder / "upload.zip").write_bytes(b"PK\x05\x06" + bytes(18))
 
 
 def _run_dir(path: Path) -> Path:
+    """A run folder as evaluation leaves it: metrics.json holds the per-class rows and matrix."""
     path.mkdir(parents=True)
-    (path / "metrics.json").write_text(json.dumps({"accuracy": 0.75, "macro_f1": 0.7}))
-    with (path / "per_class.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows(
-            [
-                ["class", "precision", "recall", "f1", "support"],
-                ["cat", 1, 0.5, 0.67, 2],
-                [EVIL, 0.67, 1, 0.8, 2],
-            ]
-        )
-    with (path / "confusion_matrix.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows([["", "cat", EVIL], ["cat", 1, 1], [EVIL, 0, 2]])
+    metrics = {
+        "accuracy": 0.75,
+        "macro_f1": 0.7,
+        "classes": ["cat", EVIL],
+        "per_class": [
+            {"name": "cat", "precision": 1, "recall": 0.5, "f1": 0.67, "support": 2},
+            {"name": EVIL, "precision": 0.67, "recall": 1, "f1": 0.8, "support": 2},
+        ],
+        "confusion_matrix": [[1, 1], [0, 2]],
+    }
+    (path / "metrics.json").write_text(json.dumps(metrics))
     return path
 
 

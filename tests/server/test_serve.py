@@ -56,33 +56,7 @@ def test_search_survives_a_restart_and_its_model_predicts(
     server: Server, shapes_zip: bytes, shapes_dir: Path, tmp_path: Path
 ) -> None:
     api = httpx.Client(base_url=server.url, timeout=30)
-    dataset = api.post(
-        "/api/datasets?name=shapes.zip",
-        content=shapes_zip,
-        headers={"content-type": "application/zip"},
-    )
-    assert dataset.status_code == 202, dataset.text
-    dataset_id = dataset.json()["id"]
-    while api.get(f"/api/datasets/{dataset_id}").json()["status"] == "checking":
-        time.sleep(0.2)
-    space = {
-        "lr": {"low": 0.003, "high": 0.03, "log": True},
-        "epochs": 6,
-        "model": "simple_cnn",
-        "fixed": {"model.options.width": 8, "train.batch_size": 16},
-    }
-    made = api.post(
-        "/api/experiments",
-        json={
-            "dataset_id": dataset_id,
-            "space": space,
-            "trials": 3,
-            "pruner": "none",
-            "image_size": 16,
-        },
-    )
-    assert made.status_code == 201, made.text
-    exp_id = made.json()["id"]
+    exp_id = server.start_small_search(shapes_zip, epochs=6)
     cursor = _watch(server, exp_id, 0, lambda m: bool(m["epochs"]), timeout_s=120)
 
     # uvicorn shuts down cleanly, then re-raises SIGTERM: exit code -15 (0 on older versions)

@@ -10,28 +10,10 @@ from typing import TextIO
 import optuna
 from optuna.trial import TrialState
 
-from imgrec.progress import format_duration
+from imgrec.progress import format_duration, search_eta
 from imgrec.store import ExperimentInfo
 
 __all__ = ["SearchProgress", "search_eta"]
-
-
-def search_eta(
-    *,
-    remaining: int,
-    mean_trial_s: float | None,
-    parallel: int,
-    deadline_in_s: float | None = None,
-) -> float | None:
-    """Seconds until the search ends: remaining trials over the workers, capped by a deadline."""
-    if remaining <= 0:
-        return 0.0
-    estimate = None
-    if mean_trial_s is not None:
-        estimate = remaining * mean_trial_s / max(1, parallel)
-    if deadline_in_s is not None:
-        estimate = min(estimate, deadline_in_s) if estimate is not None else deadline_in_s
-    return None if estimate is None else max(0.0, estimate)
 
 
 class SearchProgress:

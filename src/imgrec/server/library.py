@@ -2,8 +2,8 @@
 
 Each upload gets a random 12-hex id and a folder ``<uploads>/<id>/`` holding ``upload.zip`` (the
 bytes as sent), ``meta.json`` (state and summary), ``report.json`` (the validation report) and
-``samples.json`` (a few image paths per class for the thumbnails, relative to the extracted
-folder named in ``extracted.json``). A request only ever names an
+``samples.json`` (the extracted folder and a few image paths per class in it, for the
+thumbnails; read once per dataset, it never changes). A request only ever names an
 id, which must match ``[0-9a-f]{12}``; paths come from these files, never from the request.
 
 The zip is extracted during the upload request (so a zip-slip, a bomb or a corrupt file is refused
@@ -48,7 +48,10 @@ class DatasetLibrary:
         self.root = Path(root)
         self.extract_root = Path(settings_home) / "datasets"
         self._lock = threading.Lock()
-        self._extracting = threading.Lock()  # two uploads of the same zip share one folder
+        self._extracting = threading.Lock()
+        self._samples_cache: dict[
+            str, tuple[Path, dict[str, list[str]]]
+        ] = {}  # two uploads of the same zip share one folder
         self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-check")
 
     # ---------------------------------------------------------------- reading
@@ -70,8 +73,18 @@ class DatasetLibrary:
         return _read_json(path) if path.is_file() else None
 
     def samples(self, dataset_id: str) -> dict[str, list[str]]:
+        """A few image paths per class (relative to the extracted folder); empty until checked."""
+        return self._thumbnails(dataset_id)[1]
+
+    def _thumbnails(self, dataset_id: str) -> tuple[Path | None, dict[str, list[str]]]:
         path = self.folder(dataset_id) / "samples.json"
-        return _read_json(path) if path.is_file() else {}
+        if not path.is_file():
+            return None, {}
+        found = self._samples_cache.get(dataset_id)
+        if found is None:
+            data = _read_json(path)
+            found = self._samples_cache[dataset_id] = (Path(data["root"]).resolve(), data["paths"])
+        return found
 
     def list(self) -> list[dict[str, Any]]:
         """Every upload, newest first."""
@@ -88,14 +101,13 @@ class DatasetLibrary:
 
     def sample_path(self, dataset_id: str, class_index: int, k: int) -> Path:
         """The k-th sample image of a class, checked to lie inside the dataset's extraction."""
-        report = self.report(dataset_id) or {}
-        classes = report.get("classes") or []
-        if not 0 <= class_index < len(classes):
+        root, samples = self._thumbnails(dataset_id)
+        classes = list(samples)  # in the dataset's class order
+        if root is None or not 0 <= class_index < len(classes):
             raise KeyError(class_index)
-        paths = self.samples(dataset_id).get(classes[class_index], [])
+        paths = samples[classes[class_index]]
         if not 0 <= k < len(paths):
             raise KeyError(k)
-        root = Path(_read_json(self.folder(dataset_id) / "extracted.json")["root"]).resolve()
         path = (root / paths[k]).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             raise KeyError(k)
@@ -175,9 +187,8 @@ class DatasetLibrary:
         # Server folders stay on the server: the report names the upload, not where it lives.
         data["source"], data["root"] = meta["name"], ""
         data["notes"] = [self._scrub(n, meta["name"]) for n in data["notes"]]
-        _write_json(folder / "extracted.json", {"root": str(root)})
         _write_json(folder / "report.json", data)
-        _write_json(folder / "samples.json", samples)
+        _write_json(folder / "samples.json", {"root": str(root), "paths": samples})
         meta.update(
             status="ready",
             num_images=report.num_images,

@@ -1,8 +1,8 @@
 """An experiment's state for the pages, read from the run database only (no Optuna import).
 
-Counts by state, the best objective value so far, elapsed time and the ETA: the mean duration of
-the trials that ended times the trials left, over the trials running at once, capped by the
-experiment's deadline.
+Counts by state, the best objective value so far, elapsed time and the ETA (the same
+:func:`imgrec.progress.search_eta` as ``imgrec tune``'s progress line, from the trials' recorded
+start and end times).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from imgrec.progress import search_eta
 from imgrec.server.schemas import ExperimentOut, Progress
 from imgrec.store import ExperimentInfo, RunInfo, Store
 from imgrec.store.tables import utcnow
@@ -63,13 +64,12 @@ def experiment_out(
     ]
     eta: float | None = 0.0
     if exp.status == "open":
-        remaining = exp.n_trials - done
-        eta = None
-        if durations and remaining > 0:
-            eta = remaining * (sum(durations) / len(durations)) / max(1, counts["running"])
-        if exp.deadline is not None:
-            left = max(0.0, (exp.deadline - now).total_seconds())
-            eta = left if eta is None else min(eta, left)
+        eta = search_eta(
+            remaining=exp.n_trials - done,
+            mean_trial_s=sum(durations) / len(durations) if durations else None,
+            parallel=counts["running"],
+            deadline_in_s=(exp.deadline - now).total_seconds() if exp.deadline else None,
+        )
     metric, direction = exp.metrics[0], exp.directions[0]
     values = [v for v in trial_values(store, exp, runs).values() if v is not None]
     best = None

@@ -29,6 +29,7 @@ from imgrec.server.bodies import read_capped, require_raw_body
 from imgrec.server.deps import StoreDep
 from imgrec.server.routes_runs import run_dir_or_404, run_or_404
 from imgrec.server.schemas import InspectOut, PredictionOut
+from imgrec.store import RunInfo
 
 __all__ = ["MODEL_FILES", "router"]
 
@@ -43,7 +44,8 @@ _predictors: OrderedDict[tuple[str, float], Any] = OrderedDict()
 _predictors_lock = threading.Lock()
 
 
-def _model_folder(store: Any, run_id: int) -> Path:
+def _model_run(store: Any, run_id: int) -> tuple[RunInfo, Path]:
+    """The run and its folder; 404 unless it holds a trained model."""
     run = run_or_404(store, run_id)
     folder = run_dir_or_404(run)
     if not (folder / "model.safetensors").is_file():
@@ -51,7 +53,7 @@ def _model_folder(store: Any, run_id: int) -> Path:
             status.HTTP_404_NOT_FOUND,
             detail=f"run {run_id} has no trained model ({run.status}); only completed runs do",
         )
-    return folder
+    return run, folder
 
 
 def _predictor(folder: Path) -> Any:
@@ -91,8 +93,7 @@ async def download_model(run_id: int, store: StoreDep) -> FileResponse:
 
     Unzip it and use the folder like a run directory: ``imgrec predict <folder> image.jpg``.
     """
-    run = await run_in_threadpool(run_or_404, store, run_id)
-    folder = await run_in_threadpool(_model_folder, store, run_id)
+    run, folder = await run_in_threadpool(_model_run, store, run_id)
     archive = await run_in_threadpool(_zip_model, folder)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.name)[:60] or "model"
     return FileResponse(
@@ -178,7 +179,7 @@ async def predict_image(
     require_raw_body(
         request, IMAGE_TYPES, "curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg' ..."
     )
-    folder = await run_in_threadpool(_model_folder, store, run_id)
+    _, folder = await run_in_threadpool(_model_run, store, run_id)
     data = await read_capped(request, MAX_IMAGE_BYTES, what="image")
     if not data:
         raise HTTPException(400, detail="no image in the request body")
@@ -219,7 +220,7 @@ async def inspect_run(
     """Look inside the run's model: its first-layer ``filters``, the ``embedding`` map of its
     test split (PCA), or the layer ``summary``. Computed once, then served from the run folder.
     """
-    folder = await run_in_threadpool(_model_folder, store, run_id)
+    _, folder = await run_in_threadpool(_model_run, store, run_id)
     try:
         return await run_in_threadpool(_inspect, folder, view)
     except ImgrecError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -75,19 +74,17 @@ def compare(store: StoreDep, ids: str) -> dict[str, Any]:
     return {"rows": json.loads(json.dumps(compare_runs(runs), default=str))}
 
 
-def _csv_rows(path: Path) -> list[list[str]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
-
-
-def _number(text: str) -> float | int | str:
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return int(value) if value.is_integer() and "." not in text else value
+def _per_class(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """metrics.json's per-class rows, then the macro and weighted averages (as per_class.csv)."""
+    rows = [
+        {"class": r["name"], **{k: v for k, v in r.items() if k != "name"}}
+        for r in metrics.get("per_class", [])
+    ]
+    for name in ("macro avg", "weighted avg"):
+        average = metrics.get(name.replace(" ", "_"))
+        if average:
+            rows.append({"class": name, **average})
+    return rows
 
 
 def _detail(store: Store, run: RunInfo) -> RunDetail:
@@ -99,18 +96,9 @@ def _detail(store: Store, run: RunInfo) -> RunDetail:
     if folder is not None and folder.is_dir():
         if (folder / "metrics.json").is_file():
             metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        rows = _csv_rows(folder / "per_class.csv")
-        if rows:
-            per_class = [
-                {k: _number(v) if k != "class" else v for k, v in zip(rows[0], row, strict=False)}
-                for row in rows[1:]
-            ]
-        rows = _csv_rows(folder / "confusion_matrix.csv")
-        if rows:
-            confusion = {
-                "classes": rows[0][1:],
-                "matrix": [[int(float(v)) for v in row[1:]] for row in rows[1:]],
-            }
+        per_class = _per_class(metrics)
+        if metrics.get("confusion_matrix"):
+            confusion = {"classes": metrics["classes"], "matrix": metrics["confusion_matrix"]}
         images = sorted(p.name for p in folder.glob("*.png"))
     return RunDetail(
         run=RunOut.of(run),

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from imgrec.errors import StoreError
@@ -23,6 +23,9 @@ __all__ = ["SORTABLE_RUN_COLUMNS", "RunBrief", "WebQueries"]
 
 
 SORTABLE_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("run_dir", "error"))
+
+
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
 
 class RunBrief(NamedTuple):
@@ -134,25 +137,20 @@ class WebQueries:
         *,
         experiment_id: int | None = None,
         run_id: int | None = None,
-        limit: int | None = None,
     ) -> list[EpochRecord]:
         """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run
-        (all of them unless ``limit``; read as plain columns, no ORM objects)."""
+        (read as plain columns, no ORM objects)."""
         columns = [
             EpochRow.id,
             EpochRow.run_id,
             EpochRow.epoch,
             *(getattr(EpochRow, f) for f in EPOCH_FIELDS),
         ]
-        query = select(*columns).where(EpochRow.id > cursor).order_by(EpochRow.id)
-        if limit is not None:
-            query = query.limit(limit)
-        if run_id is not None:
-            query = query.where(EpochRow.run_id == run_id)
-        if experiment_id is not None:
-            query = query.join(RunRow, RunRow.id == EpochRow.run_id).where(
-                RunRow.experiment_id == experiment_id
-            )
+        query = _epochs_of(
+            select(*columns).where(EpochRow.id > cursor).order_by(EpochRow.id),
+            experiment_id=experiment_id,
+            run_id=run_id,
+        )
         names = ("id", "run_id", "epoch", *EPOCH_FIELDS)
         with self.session() as s:
             return [
@@ -164,26 +162,35 @@ class WebQueries:
         self, count: int, *, experiment_id: int | None = None, run_id: int | None = None
     ) -> list[int]:
         """The ``count`` highest epoch ids of an experiment or a run, ascending."""
-        query = select(EpochRow.id).order_by(EpochRow.id.desc()).limit(count)
-        if run_id is not None:
-            query = query.where(EpochRow.run_id == run_id)
-        if experiment_id is not None:
-            query = query.join(RunRow, RunRow.id == EpochRow.run_id).where(
-                RunRow.experiment_id == experiment_id
-            )
+        query = _epochs_of(
+            select(EpochRow.id).order_by(EpochRow.id.desc()).limit(count),
+            experiment_id=experiment_id,
+            run_id=run_id,
+        )
         with self.session() as s:
             return sorted(int(i) for i in s.scalars(query).all())
 
     def best_epoch_values(self, experiment_id: int) -> dict[int, dict[str, float | None]]:
         """Per run of the experiment: its best ``val_accuracy`` (max) and ``val_loss`` (min)."""
-        query = (
-            select(EpochRow.run_id, func.max(EpochRow.val_accuracy), func.min(EpochRow.val_loss))
-            .join(RunRow, RunRow.id == EpochRow.run_id)
-            .where(RunRow.experiment_id == experiment_id)
-            .group_by(EpochRow.run_id)
+        query = _epochs_of(
+            select(
+                EpochRow.run_id, func.max(EpochRow.val_accuracy), func.min(EpochRow.val_loss)
+            ).group_by(EpochRow.run_id),
+            experiment_id=experiment_id,
         )
         with self.session() as s:
             return {
                 int(run): {"val_accuracy": acc, "val_loss": loss}
                 for run, acc, loss in s.execute(query).all()
             }
+
+
+def _epochs_of(query: _Query, *, experiment_id: int | None, run_id: int | None = None) -> _Query:
+    """``query`` over epoch rows narrowed to one run and/or one experiment's runs."""
+    if run_id is not None:
+        query = query.where(EpochRow.run_id == run_id)
+    if experiment_id is not None:
+        query = query.join(RunRow, RunRow.id == EpochRow.run_id).where(
+            RunRow.experiment_id == experiment_id
+        )
+    return query
