@@ -82,6 +82,24 @@ def _config_layers(
     return layers
 
 
+def _task_was_given(
+    config: str | Path | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> bool:
+    if overrides.get("task") is not None:
+        return True
+    if isinstance(config, str | Path):
+        return "task" in load_yaml(config)
+    return config is not None and "task" in config
+
+
+def _task_for(asked: str | None, data_path: str | Path) -> str:
+    """The task for ``data_path``: ``asked`` checked against its layout, or inferred from it."""
+    from imgrec.tasks.registry import resolve_task
+
+    folder = Path(data_path).expanduser()
+    return resolve_task(asked, folder if folder.is_dir() else None, source=data_path)
+
+
 def resolve_train_config(
     data: str | Path | None = None,
     *,
@@ -94,6 +112,10 @@ def resolve_train_config(
         cfg = build_config(*_config_layers(data, config, overrides))
         if cfg.data.path is None:
             raise ConfigError("no dataset given: pass a folder, zip or CSV (data.path).")
+        asked = cfg.task if _task_was_given(config, overrides) else None
+        task = _task_for(asked, cfg.data.path)
+        if task != cfg.task:
+            cfg = cfg.model_copy(update={"task": task})
         return cfg, None
     from imgrec.engine.rundir import CONFIG_FILE
 
@@ -331,7 +353,14 @@ def cancel_experiment(name: str, *, db: str | None = None) -> None:
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
-    """A :class:`imgrec.engine.predictor.Predictor` for a run directory."""
+    """A predictor for a run directory: a :class:`imgrec.engine.predictor.Predictor` for a
+    classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector."""
+    from imgrec.models.card import ModelCard
+
+    if ModelCard.load(run_dir).task == "detect":
+        from imgrec.engine.detect_predictor import DetectionPredictor
+
+        return DetectionPredictor.from_run_dir(run_dir, device=_device(device))
     from imgrec.engine.predictor import Predictor
 
     return Predictor.from_run_dir(run_dir, device=_device(device))
@@ -349,8 +378,15 @@ def predict(
     top_k: int = 5,
     batch_size: int = 64,
     device: str = "auto",
+    conf: float = 0.25,
+    iou: float = 0.5,
 ) -> list[Any]:
-    """Predict files, folders (expanded), PIL images or arrays with the model in ``run_dir``."""
+    """Predict files, folders (expanded), PIL images or arrays with the model in ``run_dir``.
+
+    A detector (``conf``, ``iou``: score threshold and NMS overlap) returns
+    :class:`~imgrec.engine.detect_predictor.DetectionPrediction` records; a classifier
+    (``top_k``) returns :class:`~imgrec.engine.predictor.Prediction` records.
+    """
     from imgrec.engine.predictor import expand_inputs
 
     predictor = load(run_dir, device=device)
@@ -358,6 +394,8 @@ def predict(
     paths = [i for i in inputs if isinstance(i, str | Path)]
     items += expand_inputs(paths)
     items += [i for i in inputs if not isinstance(i, str | Path)]
+    if predictor.card.task == "detect":
+        return list(predictor.predict(items, conf=conf, iou=iou, batch_size=min(batch_size, 8)))
     return list(predictor.predict(items, top_k=top_k, batch_size=batch_size))
 
 
@@ -375,6 +413,19 @@ def evaluate(
     The other dataset's class names must be classes the model knows; the report is written to
     ``out`` (default ``RUN_DIR/eval-<name>``) and returned.
     """
+    from imgrec.models.card import ModelCard
+
+    if ModelCard.load(run_dir).task == "detect":
+        from imgrec.engine.detect_reevaluate import reevaluate_detector
+
+        return reevaluate_detector(
+            Path(run_dir),
+            data=Path(data) if data is not None else None,
+            split=split,
+            out=Path(out) if out is not None else None,
+            settings=Settings(),
+            device=_device(device),
+        )
     from imgrec.engine.reevaluate import reevaluate
 
     return reevaluate(
@@ -433,9 +484,15 @@ def check_data(
     test_fraction: float = 0.15,
     split_seed: int = 0,
     progress: bool = True,
+    task: str | None = None,
 ) -> Any:
     """Ingest, split and validate a dataset; returns the :class:`DataReport` (never raises for
-    an unusable dataset: the report's ``errors`` say why)."""
+    an unusable dataset: the report's ``errors`` say why). ``task`` (default: inferred from the
+    layout) picks the readers: a detection dataset gets a :class:`DetectionCheck`."""
+    if _task_for(task, path) == "detect":
+        return check_detection_data(
+            path, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
+        )
     _, report = read_dataset(
         path,
         val_fraction=val_fraction,
@@ -444,6 +501,53 @@ def check_data(
         progress=progress,
     )
     return report
+
+
+@dataclass
+class DetectionCheck:
+    """The validation report of a detection dataset (what ``imgrec data check`` prints)."""
+
+    dataset: Any
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.dataset.by_split("train"))
+
+    def to_dict(self) -> dict[str, Any]:
+        from imgrec.data.detection import detection_report
+
+        return {"task": "detect", "usable": self.usable} | detection_report(self.dataset)
+
+    def render_text(self) -> str:
+        from imgrec.data.detection import render_report_text
+
+        text = render_report_text(self.dataset)
+        return text if self.usable else text + "\nnot usable: no training images with boxes."
+
+
+def check_detection_data(
+    path: str | Path,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    split_seed: int = 0,
+) -> DetectionCheck:
+    """Read and validate a COCO, YOLO or VOC dataset (folder or zip); nothing is modified."""
+    import tempfile
+
+    from imgrec.data.detection import read_detection
+
+    settings = Settings()
+    settings.datasets_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="check-", dir=settings.datasets_dir))
+    dataset = read_detection(
+        Path(path),
+        work_dir=work,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
+    return DetectionCheck(dataset)
 
 
 def synth_data(
@@ -458,9 +562,22 @@ def synth_data(
 ) -> Path:
     """Write the synthetic shapes dataset to ``out``."""
     from imgrec.data.synth import DEFAULT_CLASSES, write_shapes_dataset
+    from imgrec.tasks.registry import get_task
 
+    get_task(task)
+    if task == "detect":
+        from imgrec.data.detection import write_shapes_detection
+
+        names = classes.split(",") if isinstance(classes, str) else classes
+        return write_shapes_detection(
+            Path(out),
+            n=per_class * len(names or DEFAULT_CLASSES),
+            img_size=img_size,
+            seed=seed,
+            classes=[n.strip() for n in names] if names else None,
+        )
     if task != "classify":
-        raise ConfigError(f"task '{task}': only 'classify' datasets can be generated so far.")
+        raise ConfigError(f"task '{task}': only classify and detect datasets can be generated.")
     names = classes.split(",") if isinstance(classes, str) else classes
     return write_shapes_dataset(
         Path(out),

@@ -71,6 +71,10 @@ def _parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
 @app.command()
 def train(
     path: Annotated[str | None, typer.Argument(help="Folder, zip or CSV of images.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classify or detect; inferred from the dataset's layout if not given."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Name from `imgrec models`.")
     ] = None,
@@ -116,6 +120,7 @@ def train(
     if devices is not None and devices.isdigit():
         devices_value = int(devices)
     flags: dict[str, Any] = {
+        "task": task,
         "model": model,
         "epochs": epochs,
         "img_size": img_size,
@@ -154,11 +159,18 @@ def train(
     m = result.metrics
     if not m:  # a DDP worker process: rank 0 reports
         return
-    typer.echo(
-        f"accuracy {m['accuracy']:.4f}  macro F1 {m.get('macro_f1', float('nan')):.4f}  "
-        f"on {m.get('split')} ({m.get('num_samples')} images)  "
-        f"trained in {m['training']['wall_time_s']:.1f}s"
-    )
+    if result.config.task == "detect":
+        typer.echo(
+            f"mAP {m['map']:.4f}  AP50 {m['map50']:.4f}  AP75 {m['map75']:.4f}  "
+            f"on {m.get('split')} ({m.get('num_images')} images)  "
+            f"trained in {m['training']['wall_time_s']:.1f}s"
+        )
+    else:
+        typer.echo(
+            f"accuracy {m['accuracy']:.4f}  macro F1 {m.get('macro_f1', float('nan')):.4f}  "
+            f"on {m.get('split')} ({m.get('num_samples')} images)  "
+            f"trained in {m['training']['wall_time_s']:.1f}s"
+        )
     if result.run_id is not None:
         typer.echo(f"recorded as run {result.run_id} (`imgrec runs show {result.run_id}`)")
     typer.echo(str(result.run_dir))
@@ -183,6 +195,13 @@ def eval_(
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
+    if "map" in metrics:
+        typer.echo(
+            f"mAP {metrics['map']:.4f}  AP50 {metrics['map50']:.4f}  AP75 {metrics['map75']:.4f}"
+            f"  ({metrics.get('num_images')} images from {metrics['source']})"
+        )
+        typer.echo(metrics["out_dir"])
+        return
     typer.echo(
         f"accuracy {metrics['accuracy']:.4f}  macro F1 {metrics['macro_f1']:.4f}  "
         f"({metrics['num_samples']} images from {metrics['source']})"
@@ -203,13 +222,26 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+    conf: Annotated[float, typer.Option(help="Detection: lowest score shown.")] = 0.25,
+    iou: Annotated[float, typer.Option(help="Detection: NMS overlap threshold.")] = 0.5,
+    save_images: Annotated[
+        Path | None, typer.Option(help="Detection: write the images with boxes drawn here.")
+    ] = None,
 ) -> None:
-    """Predict the class of images with a trained model."""
+    """Predict the class of images (or the boxes in them) with a trained model."""
     from imgrec import api
 
-    results = _run(lambda: api.predict(run_dir, list(inputs), top_k=top_k, batch_size=batch_size))
+    results = _run(
+        lambda: api.predict(
+            run_dir, list(inputs), top_k=top_k, batch_size=batch_size, conf=conf, iou=iou
+        )
+    )
     failed = sum(1 for r in results if r.error)
-    if as_json:
+    if results and hasattr(results[0], "detections"):
+        from imgrec.cli_detect import show_detections
+
+        show_detections(results, as_json=as_json, as_csv=as_csv, save_images=save_images)
+    elif as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif as_csv:
         import csv
@@ -288,13 +320,20 @@ def data_check(
     as_json: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
     val_fraction: Annotated[float, typer.Option(help="Validation share when unsplit.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Test share when unsplit.")] = 0.15,
+    task: Annotated[
+        str | None, typer.Option(help="classify or detect; inferred from the layout if not given.")
+    ] = None,
 ) -> None:
     """Validate a dataset; exit 0 when it is usable (warnings allowed), 1 when it is not."""
     from imgrec.api import check_data as check
 
     report = _run(
         lambda: check(
-            path, val_fraction=val_fraction, test_fraction=test_fraction, progress=not as_json
+            path,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            progress=not as_json,
+            task=task,
         )
     )
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render_text())
@@ -306,7 +345,7 @@ def data_check(
 def data_synth(
     out: Annotated[Path, typer.Argument(help="Folder to create.")],
     task: Annotated[
-        str, typer.Option(help="classify (detect/segment/caption later).")
+        str, typer.Option(help="classify, or detect (COCO layout with exact boxes).")
     ] = "classify",
     per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
     img_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,

@@ -88,7 +88,9 @@ class TrainConfig(_Section):
     precision: Literal["auto", "32", "bf16", "16"] = "auto"
     channels_last: bool | None = Field(None, description="None = on for CUDA and CPU.")
     early_stopping_patience: int | None = Field(None, ge=1)
-    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    monitor: str | None = Field(
+        None, description="Metric for best weights and early stopping; None = the task's default."
+    )
     seed: int = 0
     deterministic: bool = False
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -107,7 +109,7 @@ class TrainConfig(_Section):
 class RunConfig(_Section):
     """A whole run: task, data, model, training, and where its directory goes."""
 
-    task: Literal["classify"] = "classify"
+    task: Literal["classify", "detect"] = "classify"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

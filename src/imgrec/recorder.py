@@ -39,11 +39,8 @@ def run_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
     inference = metrics.get("inference") or {}
     latency = inference.get("latency_batch1") or {}
     throughput = inference.get("throughput") or {}
-    compact = {
-        k: metrics[k]
-        for k in ("accuracy", "macro_f1", "weighted_f1", "loss", "split", "training", "inference")
-        if k in metrics
-    }
+    keys = ("accuracy", "macro_f1", "weighted_f1", "loss", "map", "map50", "map75")
+    compact = {k: metrics[k] for k in (*keys, "split", "training", "inference") if k in metrics}
     return {
         "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),

@@ -31,6 +31,7 @@ from imgrec.engine.callbacks import (
 from imgrec.engine.checkpoint_io import SafeCheckpointIO
 from imgrec.engine.devices import resolve_accelerator, resolve_precision
 from imgrec.errors import RunError
+from imgrec.tasks.registry import MetricSpec
 
 __all__ = ["BEST_WEIGHTS", "CHECKPOINT", "FitResult", "fit", "quiet_lightning"]
 
@@ -63,6 +64,12 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
 
 
+def monitor_spec(name: str | None) -> MetricSpec:
+    """A metric to monitor from its name alone (``val_accuracy`` when none is given)."""
+    name = name or "val_accuracy"
+    return MetricSpec(name, "min" if name.endswith("loss") else "max", True, name)
+
+
 def fit(
     task: pl.LightningModule,
     train_loader: DataLoader[Any],
@@ -75,6 +82,7 @@ def fit(
     on_epoch: EpochSink | None = None,
     show_progress: bool = True,
     extra_callbacks: list[Callback] | None = None,
+    monitor: MetricSpec | None = None,
 ) -> FitResult:
     """Train ``task`` and return what happened.
 
@@ -89,6 +97,8 @@ def fit(
         on_epoch: Called with each epoch's metrics row (the store plugs in here).
         show_progress: Print progress with ETA to stderr.
         extra_callbacks: More Lightning callbacks (e.g. Optuna pruning).
+        monitor: The task's metric to monitor (name and direction); by default
+            ``config.monitor`` (or ``val_accuracy``), minimised when its name ends in ``loss``.
 
     Raises:
         RunError: ``resume`` without a checkpoint.
@@ -100,8 +110,9 @@ def fit(
     if resume and not checkpoint.is_file():
         raise RunError(f"{run_dir}: nothing to resume, {CHECKPOINT} does not exist.")
     history = EpochHistory(on_epoch)
-    mode = "max" if config.monitor.endswith("accuracy") else "min"
-    best = BestWeights(run_dir / BEST_WEIGHTS, monitor=config.monitor, mode=mode)
+    spec = monitor or monitor_spec(config.monitor)
+    mode = spec.direction
+    best = BestWeights(run_dir / BEST_WEIGHTS, monitor=spec.name, mode=mode)
     callbacks: list[Callback] = [RNGState(), history, best]
     if show_progress:
         callbacks.append(ProgressETA())
@@ -110,7 +121,7 @@ def fit(
     early: ResumableEarlyStopping | None = None
     if config.early_stopping_patience and val_loader is not None:
         early = ResumableEarlyStopping(
-            monitor=config.monitor, mode=mode, patience=config.early_stopping_patience
+            monitor=spec.name, mode=mode, patience=config.early_stopping_patience
         )
         callbacks.append(early)
     callbacks.append(

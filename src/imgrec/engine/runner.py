@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
@@ -36,8 +37,9 @@ from imgrec.models.registry import create_model
 from imgrec.models.weights import save_weights
 from imgrec.progress import TextProgress
 from imgrec.tasks.classify import ClassificationTask, inverse_frequency_weights
+from imgrec.tasks.registry import get_task
 
-__all__ = ["dataset_mean_std", "run_training", "was_interrupted"]
+__all__ = ["dataset_mean_std", "run_classification", "run_training", "was_interrupted"]
 
 
 def dataset_mean_std(
@@ -69,9 +71,28 @@ def run_training(
 ) -> tuple[Path, dict[str, Any]]:
     """Train and evaluate; ``run_dir`` given means resume that run. Returns (run_dir, metrics).
 
-    ``observer`` (rank 0 only) hears the start, every epoch and the end, also of a run that
-    fails while its data is read.
+    The task named by ``cfg.task`` says which training entry runs (its ``runner``); the engine
+    names no task. ``observer`` (rank 0 only) hears the start, every epoch and the end, also of
+    a run that fails while its data is read.
     """
+    task = get_task(cfg.task)
+    module, _, function = task.runner.partition(":")
+    entry = getattr(importlib.import_module(module), function)
+    result: tuple[Path, dict[str, Any]] = entry(
+        cfg, settings=settings, run_dir=run_dir, show_progress=show_progress, observer=observer
+    )
+    return result
+
+
+def run_classification(
+    cfg: RunConfig,
+    *,
+    settings: Settings,
+    run_dir: Path | None = None,
+    show_progress: bool = True,
+    observer: RunObserver | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """The classification run behind :func:`run_training` (``task: classify``)."""
     import lightning.pytorch as pl
 
     watcher = observer if observer is not None and is_rank_zero() else RunObserver()
@@ -265,6 +286,7 @@ def _train_and_evaluate(
     )
     if task.channels_last:
         model.to(memory_format=torch.channels_last)
+    monitor = get_task(cfg.task).metric(cfg.train.monitor or "val_accuracy")
     result: FitResult = fit(
         task,
         train_loader,
@@ -275,6 +297,7 @@ def _train_and_evaluate(
         freeze_epochs=cfg.model.freeze_epochs,
         on_epoch=lambda row: _on_epoch(run_dir, row, observer),
         show_progress=show_progress,
+        monitor=monitor,
     )
     if result.global_rank != 0:
         return {}  # only rank 0 evaluates and writes artifacts
@@ -313,7 +336,7 @@ def _train_and_evaluate(
         "stopped_early": result.stopped_early,
         "best_epoch": result.best_epoch,
         "best_val": result.best_score,
-        "monitor": cfg.train.monitor,
+        "monitor": monitor.name,
         "images_per_second": round(n_train * trained_epochs / result.wall_time_s, 1)
         if result.wall_time_s > 0 and trained_epochs
         else None,

@@ -1,0 +1,118 @@
+"""Shapes detection through the normal `imgrec train` path: COCO mAP and time per detector.
+
+Target (issue 10): the best detector reaches COCO mAP@[.5:.95] >= 0.50 (AP50 >= 0.85) within 15
+minutes of training wall time on a 2-core CPU; every family is reported on the same data, with
+imgrec's mAP recomputed by pycocotools from the run's saved files (must agree to 1e-4).
+
+    python benchmarks/detection_shapes.py [--models tinydet,fcos,retinanet] [--epochs 12]
+
+Writes benchmarks/results/detection_shapes.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write_result
+
+
+def pycocotools_map(run_dir: Path) -> tuple[float, float]:
+    """(mAP, AP50) of the run's saved ground truth and predictions, by pycocotools itself."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(run_dir / "test_ground_truth.json"))
+        results = json.loads((run_dir / "test_predictions.json").read_text())
+        if not results:
+            return 0.0, 0.0
+        evaluator = COCOeval(truth, truth.loadRes(results), iouType="bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return float(evaluator.stats[0]), float(evaluator.stats[1])
+
+
+def train_one(
+    imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
+) -> dict[str, Any]:
+    command = [
+        imgrec, "train", str(data), "--task", "detect", "--model", model,
+        "--epochs", str(args.epochs), "--img-size", str(args.img_size),
+        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
+        "--name", model, "--no-record", "--quiet",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
+    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    ref_map, ref_ap50 = pycocotools_map(run_dir)
+    return {
+        "model": model,
+        "map": metrics["map"],
+        "map50": metrics["map50"],
+        "map75": metrics["map75"],
+        "pycocotools_map": ref_map,
+        "pycocotools_map50": ref_ap50,
+        "agrees_1e-4": abs(ref_map - metrics["map"]) <= 1e-4
+        and abs(ref_ap50 - metrics["map50"]) <= 1e-4,
+        "train_wall_s": metrics["training"]["wall_time_s"],
+        "epochs": metrics["training"]["epochs_completed"],
+        "process_wall_s": round(wall, 1),
+        "run_dir": str(run_dir),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", default="tinydet,fcos,retinanet,ssdlite,fasterrcnn")
+    parser.add_argument("--images", type=int, default=1200, help="Images in the generated set.")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--img-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-det-"))
+    imgrec = str(Path(sys.executable).with_name("imgrec"))
+    data = work / "shapes-detect"
+    if not data.exists():
+        per_class = max(1, args.images // 4)
+        subprocess.run([imgrec, "data", "synth", str(data), "--task", "detect", "--per-class",
+                        str(per_class), "--img-size", str(args.img_size)], check=True)  # fmt: skip
+    rows = []
+    for model in args.models.split(","):
+        row = train_one(imgrec, data, model.strip(), args, work / "runs")
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    scored = [r for r in rows if "map" in r]
+    best = max(scored, key=lambda r: r["map"], default=None)
+    write_result(
+        "detection_shapes",
+        {
+            "target": "mAP >= 0.50 and AP50 >= 0.85 within 900 s of training (best detector)",
+            "settings": vars(args) | {"work": str(work)},
+            "machine": machine(),
+            "models": rows,
+            "best": best["model"] if best else None,
+            "met": bool(best and best["map"] >= 0.5 and best["map50"] >= 0.85
+                        and best["train_wall_s"] <= 900),
+        },
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

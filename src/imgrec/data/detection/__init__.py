@@ -1,0 +1,36 @@
+"""Object-detection datasets: read COCO, YOLO and VOC layouts, report on them, convert.
+
+>>> ds = read_detection(Path("my_set.zip"), work_dir=Path("cache"))
+>>> print(render_report_text(ds))
+
+Every problem in the user's files is kept in ``ds.problems`` with its file, line or key and what
+was done (clipped, dropped, skipped); the user's files are never modified. No torch here.
+"""
+
+from __future__ import annotations
+
+from imgrec.data.detection.coco import write_coco
+from imgrec.data.detection.model import (
+    LAYOUTS,
+    DetectionDataset,
+    DetectionImage,
+    DetectionProblem,
+    Layout,
+)
+from imgrec.data.detection.reader import detect_layout, read_detection
+from imgrec.data.detection.report import detection_report, render_report_text
+from imgrec.data.detection.synth import write_shapes_detection
+
+__all__ = [
+    "LAYOUTS",
+    "DetectionDataset",
+    "DetectionImage",
+    "DetectionProblem",
+    "Layout",
+    "detect_layout",
+    "detection_report",
+    "read_detection",
+    "render_report_text",
+    "write_coco",
+    "write_shapes_detection",
+]

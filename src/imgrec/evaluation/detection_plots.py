@@ -1,0 +1,120 @@
+"""PNG plots of a detection evaluation: PR curves, the confusion matrix with background, a grid.
+
+Drawn like :mod:`imgrec.evaluation.plots`: on matplotlib's Agg canvas, never through ``pyplot``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+
+from imgrec.evaluation.detection import PrecisionRecallCurve
+from imgrec.evaluation.plots import _new_figure, _save, _shorten, plot_confusion_matrix
+
+__all__ = ["DetectionSample", "plot_detection_confusion", "plot_detection_grid", "plot_pr_curves"]
+
+# (image uint8 (H, W, 3), gt boxes (N, 4), gt labels (N,), pred boxes (M, 4), pred scores (M,),
+#  pred labels (M,), title)
+DetectionSample = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
+
+_MAX_LEGEND_CLASSES = 20
+
+
+def plot_pr_curves(
+    curves: Sequence[PrecisionRecallCurve], classes: Sequence[str], path: str | Path
+) -> Path:
+    """Precision against recall at IoU 0.5, one line per class with ground truth."""
+    if len(curves) != len(classes):
+        raise ValueError(f"got {len(curves)} curves for {len(classes)} classes")
+    fig = _new_figure(7.0, 5.5)
+    ax = fig.add_subplot()
+    drawn = 0
+    for curve, name in zip(curves, classes, strict=True):
+        if curve.precision is None:
+            continue
+        ap = "-" if curve.ap50 is None else f"{curve.ap50:.3f}"
+        ax.plot(curve.recall, curve.precision, linewidth=1.2, label=f"{_shorten(name, 24)} {ap}")
+        drawn += 1
+    if drawn == 0:
+        ax.text(0.5, 0.5, "no class has ground truth", ha="center", va="center")
+    elif drawn <= _MAX_LEGEND_CLASSES:
+        ax.legend(fontsize=7, loc="lower left", title="class  AP50")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("precision-recall at IoU 0.5")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_detection_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | Path) -> Path:
+    """The ``(K + 1, K + 1)`` count matrix of ``detection_confusion_matrix``; last is background."""
+    m = np.asarray(matrix)
+    if m.shape != (len(classes) + 1, len(classes) + 1):
+        raise ValueError(
+            f"matrix must be ({len(classes) + 1}, {len(classes) + 1}) for {len(classes)} classes "
+            f"plus background, got {m.shape}"
+        )
+    return plot_confusion_matrix(m, [*classes, "background"], path, normalized=False)
+
+
+def _draw_boxes(
+    ax: Axes, boxes: np.ndarray, labels: np.ndarray, scores: np.ndarray | None, *,
+    classes: Sequence[str], color: str,
+) -> None:  # fmt: skip
+    for i, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        rect = Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=1.2)
+        ax.add_patch(rect)
+        label = int(labels[i])
+        text = _shorten(str(classes[label]) if 0 <= label < len(classes) else str(label), 16)
+        if scores is not None:
+            text += f" {float(scores[i]):.2f}"
+        # predictions are labelled above the box, true boxes below it, so the two do not overlap
+        ax.text(
+            x1, y1 if scores is not None else y2, text, color="white", fontsize=6,
+            va="bottom" if scores is not None else "top",
+            bbox={"facecolor": color, "alpha": 0.7, "pad": 1, "linewidth": 0},
+        )  # fmt: skip
+
+
+def plot_detection_grid(
+    samples: Sequence[DetectionSample],
+    classes: Sequence[str],
+    path: str | Path,
+    *,
+    max_images: int = 16,
+) -> Path:
+    """A grid of images, true boxes in green and predictions in red with ``label score``.
+
+    Samples are drawn in the order given (the caller sorts them, e.g. worst first).
+    """
+    n = min(len(samples), max(max_images, 0))
+    if n == 0:
+        fig = _new_figure(4.0, 2.0)
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
+        ax.set_axis_off()
+        return _save(fig, path)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig = _new_figure(3.2 * cols, 3.4 * rows)
+    for i, (image, gt_boxes, gt_labels, boxes, scores, labels, title) in enumerate(samples[:n]):
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+            raise ValueError(f"sample {i}: image must be uint8 (H, W, 3), got {image.dtype} "
+                             f"{image.shape}")  # fmt: skip
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(image)
+        _draw_boxes(ax, gt_boxes, gt_labels, None, classes=classes, color="tab:green")
+        _draw_boxes(ax, boxes, labels, np.asarray(scores), classes=classes, color="tab:red")
+        ax.set_xlim(0, image.shape[1])
+        ax.set_ylim(image.shape[0], 0)
+        ax.set_title(_shorten(str(title), 40), fontsize=8)
+        ax.set_axis_off()
+    return _save(fig, path)
