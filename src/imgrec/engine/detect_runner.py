@@ -28,6 +28,7 @@ from imgrec.engine.runner import (
     _refuse_diverged,
     _run_dir_for_this_process,
     _status_of,
+    training_summary,
 )
 from imgrec.errors import DatasetError, RunError
 from imgrec.evaluation.writers import write_history_csv, write_json
@@ -222,24 +223,10 @@ def _train_and_evaluate(
         device=device,
         img_size=cfg.data.img_size,
     )
-    n_train = len(data.by_split("train"))
-    epochs_now = len(result.history)
     metrics["split"] = split
-    metrics["training"] = {
-        "wall_time_s": round(result.wall_time_s, 3),
-        "epochs_completed": result.epochs_completed,
-        "epochs_this_session": epochs_now,
-        "stopped_early": result.stopped_early,
-        "best_epoch": result.best_epoch,
-        "best_val": result.best_score,
-        "monitor": monitor.name,
-        "images_per_second": round(n_train * epochs_now / result.wall_time_s, 1)
-        if result.wall_time_s > 0 and epochs_now
-        else None,
-        "accelerator": result.accelerator,
-        "precision": result.precision,
-        "train_images": n_train,
-    }
+    metrics["training"] = training_summary(
+        result, monitor=monitor.name, train_images=len(data.by_split("train"))
+    )
     save_weights(model.to("cpu"), run_dir / "model.safetensors")
     size = cfg.data.img_size
     ModelCard(

@@ -327,23 +327,8 @@ def _train_and_evaluate(
         history=result.history,
     )
     n_train = len(train_set)
-    trained_epochs = len(result.history)
     metrics["split"] = eval_split
-    metrics["training"] = {
-        "wall_time_s": round(result.wall_time_s, 3),
-        "epochs_completed": result.epochs_completed,
-        "epochs_this_session": trained_epochs,
-        "stopped_early": result.stopped_early,
-        "best_epoch": result.best_epoch,
-        "best_val": result.best_score,
-        "monitor": monitor.name,
-        "images_per_second": round(n_train * trained_epochs / result.wall_time_s, 1)
-        if result.wall_time_s > 0 and trained_epochs
-        else None,
-        "accelerator": result.accelerator,
-        "precision": result.precision,
-        "train_images": n_train,
-    }
+    metrics["training"] = training_summary(result, monitor=monitor.name, train_images=n_train)
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_weights(model_cpu, run_dir / "model.safetensors")
     card = ModelCard(
@@ -367,6 +352,26 @@ def _train_and_evaluate(
     card.save(run_dir)
     write_json(run_dir / "metrics.json", metrics)
     return metrics
+
+
+def training_summary(result: FitResult, *, monitor: str, train_images: int) -> dict[str, Any]:
+    """The ``training`` block of ``metrics.json``: time, epochs, best epoch, speed, device."""
+    epochs_now = len(result.history)
+    return {
+        "wall_time_s": round(result.wall_time_s, 3),
+        "epochs_completed": result.epochs_completed,
+        "epochs_this_session": epochs_now,
+        "stopped_early": result.stopped_early,
+        "best_epoch": result.best_epoch,
+        "best_val": result.best_score,
+        "monitor": monitor,
+        "images_per_second": round(train_images * epochs_now / result.wall_time_s, 1)
+        if result.wall_time_s > 0 and epochs_now
+        else None,
+        "accelerator": result.accelerator,
+        "precision": result.precision,
+        "train_images": train_images,
+    }
 
 
 def _refuse_diverged(history: list[dict[str, float]], *, has_best: bool) -> None:
