@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from imgrec.tasks.classify.module import ClassificationTask, inverse_frequency_weights
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
 __all__ = ["ClassificationTask", "ClassifyTask", "inverse_frequency_weights"]
@@ -30,3 +29,12 @@ class ClassifyTask(TaskSpec):
     def recognises(self, folder: Path) -> str | None:
         """Class folders of images count as classification (the fallback layout)."""
         return "imagefolder" if any(p.is_dir() for p in folder.iterdir()) else None
+
+
+def __getattr__(name: str) -> Any:
+    """The Lightning module loads on first use: naming or inferring a task imports no torch."""
+    if name in ("ClassificationTask", "inverse_frequency_weights"):
+        from imgrec.tasks.classify import module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
