@@ -44,7 +44,7 @@ def test_list_show_compare_and_export(two_runs: tuple[int, int], tmp_path) -> No
     listed = json.loads(_invoke("runs", "list", "--format", "json"))
     assert [row["id"] for row in listed] == [second, first]
     shown = json.loads(_invoke("runs", "show", "lr-0.01", "--format", "json"))
-    assert shown["run"]["accuracy"] == 0.8 and len(shown["epochs"]) == 3
+    assert shown["run"]["scores"]["accuracy"] == 0.8 and len(shown["epochs"]) == 3
     compared = json.loads(_invoke("runs", "compare", str(first), str(second), "-f", "json"))
     keys = [row["key"] for row in compared]
     assert "train.lr" in keys and "train.epochs" not in keys  # only what differs

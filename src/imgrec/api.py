@@ -211,7 +211,7 @@ def queue_run(
             trial_number=trial_number,
             params=params,
         )
-    return StoreRecorder(store, run_id, heartbeat_s=settings.heartbeat_s)
+    return StoreRecorder(store, run_id, task=cfg.task, heartbeat_s=settings.heartbeat_s)
 
 
 @dataclass
@@ -247,7 +247,7 @@ def tune(
     timeout: float | None = None,
     sampler: str = "tpe",
     pruner: str = "median",
-    metrics: Sequence[str] = ("val_accuracy",),
+    metrics: Sequence[str] = (),
     directions: Sequence[str] = (),
     workers: int = 1,
     name: str | None = None,
@@ -267,7 +267,8 @@ def tune(
         timeout: Seconds after which no new trial starts.
         sampler: ``tpe``, ``random``, ``cmaes`` or ``gp``.
         pruner: ``median``, ``hyperband`` or ``none``; prunes on the per-epoch metric.
-        metrics: One objective, or two for a Pareto front (e.g. val_accuracy, latency_ms).
+        metrics: One objective, or two for a Pareto front (e.g. val_accuracy, latency_ms);
+            none: the task's monitored metric (``val_accuracy``; ``val_map`` for detection).
         directions: ``maximize``/``minimize`` per metric; default each metric's natural one.
         workers: Local workers; 0 only creates the experiment for ``imgrec worker`` processes.
         name: Experiment (study) name; default ``tune-<time>``.
@@ -291,14 +292,14 @@ def tune(
         given = dict(overrides)
         if config is not None:
             given.update(load_yaml(config) if isinstance(config, str | Path) else config)
-        raw = default_space(user_keys=dotted_keys(given))
+        raw = default_space(user_keys=dotted_keys(given), task=base.task)
     url = db or settings.database_url
     store = Store(url)
     exp, notes = create_experiment(
         store,
         base=base,
         space=parse_space(raw, origin=origin),
-        objectives=resolve_objectives(list(metrics), list(directions)),
+        objectives=resolve_objectives(list(metrics), list(directions), task=base.task),
         sampler=sampler,
         pruner=pruner,
         n_trials=trials,
@@ -354,9 +355,13 @@ def cancel_experiment(name: str, *, db: str | None = None) -> None:
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
     """A predictor for a run directory: a :class:`imgrec.engine.predictor.Predictor` for a
-    classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector."""
+    classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector;
+    ``"zoo:nanodet-coco"`` is a shipped pretrained COCO detector (no training, no download)."""
+    from imgrec.engine.zoo_predictor import ZooPredictor, is_zoo_name
     from imgrec.models.card import ModelCard
 
+    if is_zoo_name(run_dir):
+        return ZooPredictor.load(run_dir)
     if ModelCard.load(run_dir).task == "detect":
         from imgrec.engine.detect_predictor import DetectionPredictor
 
@@ -394,7 +399,7 @@ def predict(
     paths = [i for i in inputs if isinstance(i, str | Path)]
     items += expand_inputs(paths)
     items += [i for i in inputs if not isinstance(i, str | Path)]
-    if predictor.card.task == "detect":
+    if getattr(predictor, "task", "classify") == "detect":
         return list(predictor.predict(items, conf=conf, iou=iou, batch_size=min(batch_size, 8)))
     return list(predictor.predict(items, top_k=top_k, batch_size=batch_size))
 
@@ -548,6 +553,20 @@ def check_detection_data(
         split_seed=split_seed,
     )
     return DetectionCheck(dataset)
+
+
+def convert_data(
+    source: str | Path, *, to: str, out: str | Path, drop_crowd: bool = False
+) -> Path:
+    """Write the detection dataset ``source`` (COCO, YOLO or VOC; folder or zip) to ``out`` in
+    layout ``to`` (``coco``, ``yolo`` or ``voc``); the source is only read. YOLO has no crowd
+    flag: crowd boxes are refused unless ``drop_crowd``."""
+    from imgrec.data.detection import convert_detection
+
+    work = Settings().datasets_dir / "convert"
+    return convert_detection(
+        Path(source), to, Path(out), work_dir=work, drop_crowd=drop_crowd  # type: ignore[arg-type]
+    )
 
 
 def synth_data(

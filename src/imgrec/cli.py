@@ -216,7 +216,9 @@ def eval_(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    run_dir: Annotated[
+        str, typer.Argument(help="A run directory, or zoo:nanodet-coco (pretrained, offline).")
+    ],
     inputs: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
     top_k: Annotated[int, typer.Option(help="How many classes to list per image.")] = 3,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
@@ -311,6 +313,8 @@ def models(
         options = ", ".join(f"{k}={v!r}" for k, v in model_options(name).items())
         typer.echo(f"{name:<14} {options}")
     typer.echo("tv:<name>      any torchvision classifier, e.g. tv:mobilenet_v3_small")
+    typer.echo("detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite (--task detect)")
+    typer.echo("zoo:nanodet-coco  pretrained COCO detector: imgrec predict zoo:nanodet-coco x.jpg")
     typer.echo("timm:<name>    any timm model, e.g. timm:resnet10t")
 
 
@@ -368,6 +372,21 @@ def data_synth(
         )
     )
     typer.echo(str(path))
+
+
+@data_app.command("convert")
+def data_convert(
+    source: Annotated[Path, typer.Argument(help="Detection dataset folder or zip.")],
+    out: Annotated[Path, typer.Argument(help="New or empty folder to write.")],
+    to: Annotated[str, typer.Option(help="Layout to write: coco, yolo or voc.")],
+    drop_crowd: Annotated[
+        bool, typer.Option(help="YOLO has no crowd flag: leave crowd boxes out.")
+    ] = False,
+) -> None:
+    """Convert a detection dataset between COCO, YOLO and VOC (the source is only read)."""
+    from imgrec.api import convert_data
+
+    typer.echo(str(_run(lambda: convert_data(source, to=to, out=out, drop_crowd=drop_crowd))))
 
 
 @data_app.command("idx")

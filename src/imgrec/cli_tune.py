@@ -31,6 +31,10 @@ def parse_duration(text: str) -> float:
 
 def tune_command(
     path: Annotated[str, typer.Argument(help="Folder, zip or CSV of images.")],
+    task: Annotated[
+        str | None,
+        typer.Option(help="classify or detect; inferred from the dataset's layout if not given."),
+    ] = None,
     space: Annotated[
         Path | None, typer.Option(help="YAML file of bounds; default: a sensible space.")
     ] = None,
@@ -42,7 +46,10 @@ def tune_command(
     pruner: Annotated[str, typer.Option(help="median, hyperband or none.")] = "median",
     metric: Annotated[
         list[str] | None,
-        typer.Option(help="Objective; give twice for a Pareto front (val_accuracy, latency_ms)."),
+        typer.Option(
+            help="Objective (default: the task's, val_accuracy or val_map); give twice for a "
+            "Pareto front (val_accuracy, latency_ms)."
+        ),
     ] = None,
     direction: Annotated[
         list[str] | None, typer.Option(help="maximize or minimize, one per --metric.")
@@ -66,6 +73,8 @@ def tune_command(
 
     seconds = parse_duration(timeout) if timeout else None
     overrides: dict[str, Any] = _parse_pairs(set_, "--set")
+    if task is not None:
+        overrides["task"] = task
     result = _run(
         lambda: api.tune(
             path,
@@ -74,7 +83,7 @@ def tune_command(
             timeout=seconds,
             sampler=sampler,
             pruner=pruner,
-            metrics=metric or ["val_accuracy"],
+            metrics=metric or [],
             directions=direction or [],
             workers=workers,
             name=name,

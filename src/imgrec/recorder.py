@@ -33,18 +33,28 @@ _FILES = (
 )
 
 
-def run_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The run-table columns from a ``metrics.json`` dict."""
+def run_summary(metrics: Mapping[str, Any], *, task: str = "classify") -> dict[str, Any]:
+    """The run row's columns and its final metrics by name (``scores``) from ``metrics.json``.
+
+    Every top-level number of ``metrics.json`` is a score (``accuracy``, ``macro_f1``, ``loss``,
+    ``map``, ``map50``, ...); the task's summary metric is the run's primary metric.
+    """
+    from imgrec.tasks.registry import get_task
+
     training = metrics.get("training") or {}
     inference = metrics.get("inference") or {}
     latency = inference.get("latency_batch1") or {}
     throughput = inference.get("throughput") or {}
+    scores = {
+        k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
     keys = ("accuracy", "macro_f1", "weighted_f1", "loss", "map", "map50", "map75")
     compact = {k: metrics[k] for k in (*keys, "split", "training", "inference") if k in metrics}
+    primary = get_task(task).summary_metric
     return {
-        "accuracy": metrics.get("accuracy"),
-        "macro_f1": metrics.get("macro_f1"),
-        "test_loss": metrics.get("loss"),
+        "primary_metric": primary,
+        "primary_value": scores.get(primary),
+        "scores": scores,
         "train_time_s": training.get("wall_time_s"),
         "epochs_completed": training.get("epochs_completed") or 0,
         "best_epoch": training.get("best_epoch"),
@@ -63,9 +73,12 @@ class StoreRecorder(RunObserver):
             overhead benchmark).
     """
 
-    def __init__(self, store: Store, run_id: int, *, heartbeat_s: float = 10.0) -> None:
+    def __init__(
+        self, store: Store, run_id: int, *, task: str = "classify", heartbeat_s: float = 10.0
+    ) -> None:
         self.store = store
         self.run_id = run_id
+        self.task = task
         self.heartbeat_s = heartbeat_s
         self.store_seconds = 0.0
         self._warned = False
@@ -127,7 +140,7 @@ class StoreRecorder(RunObserver):
         run_dir: Path | None,
     ) -> None:
         self._stop.set()
-        summary = run_summary(metrics) if metrics else {}
+        summary = run_summary(metrics, task=self.task) if metrics else {}
         artifacts: dict[str, tuple[str, int | None]] = {}
         if run_dir is not None:
             named = dict((metrics or {}).get("artifacts") or {})

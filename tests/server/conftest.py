@@ -96,7 +96,9 @@ def seed_runs(store: Store, count: int, *, experiment_id: int | None = None) -> 
                 run_id, {"epoch": epoch, "train_loss": 1 / epoch, "val_accuracy": 0.3 + 0.05 * i}
             )
         state = "failed" if i % 5 == 4 else "completed"
-        store.finish_run(run_id, status=state, summary={"accuracy": 0.5 + 0.01 * i})
+        store.finish_run(
+            run_id, status=state, summary={"primary_metric": "accuracy", "accuracy": 0.5 + 0.01 * i}
+        )
         ids.append(run_id)
     return ids
 
@@ -107,5 +109,9 @@ def register_run_dir(store: Store, run_dir: Path) -> int:
     run_id = store.create_run(name=run_dir.name, model="simple_cnn", config={})
     store.start_run(run_id, run_dir=run_dir, name=run_dir.name, dataset_id=None)
     store.record_epoch(run_id, {"epoch": 1, "train_loss": 1.0, "val_accuracy": 0.5})
-    store.finish_run(run_id, status="completed", summary={"accuracy": metrics.get("accuracy")})
+    store.finish_run(
+        run_id,
+        status="completed",
+        summary={"primary_metric": "accuracy", "accuracy": metrics.get("accuracy")},
+    )
     return run_id

@@ -159,7 +159,7 @@ def _pages(ids: dict[str, int]) -> list[str]:
         f"/experiments/new?dataset={DATASET_ID}",
         f"/experiments/{exp}",
         "/runs",
-        "/runs?status=completed&sort=-accuracy",
+        "/runs?status=completed&sort=-primary_value",
         f"/runs/compare?ids={run},{failed}",
         f"/runs/{run}",
         f"/runs/{failed}",

@@ -37,7 +37,7 @@ def test_migrations_build_the_schema_from_an_empty_database(db_url: str) -> None
     assert "imgrec_alembic_version" in tables
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": "imgrec_alembic_version"})
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
         diffs = compare_metadata(context, Base.metadata)
     assert [d for d in diffs if d[0] != "remove_table"] == []
     Store(db_url).close()  # opening again is a no-op, not an error

@@ -66,9 +66,8 @@ def _as_python_state(state: Any) -> Any:
 
 
 class EpochHistory(Callback):
-    """One row per epoch: losses, metrics, learning rate, epoch time; sent to ``sink``."""
-
-    KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+    """One row per epoch: every scalar the task logged for the epoch (``train_loss``,
+    ``val_accuracy``, ``val_map``, ...), the learning rate and epoch time; sent to ``sink``."""
 
     def __init__(self, sink: EpochSink | None = None) -> None:
         self.sink = sink
@@ -89,9 +88,9 @@ class EpochHistory(Callback):
             return
         metrics = trainer.callback_metrics
         row: dict[str, float] = {"epoch": float(trainer.current_epoch + 1)}
-        for key in self.KEYS:
-            if key in metrics:
-                row[key] = float(metrics[key])
+        for key, value in sorted(metrics.items()):
+            if not key.endswith("_step") and getattr(value, "numel", lambda: 1)() == 1:
+                row[key] = float(value)
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         if optimizer is not None:
             row["lr"] = float(optimizer.param_groups[-1]["lr"])
@@ -169,9 +168,9 @@ class ProgressETA(Callback):
         self._epoch_times.append(took)
         metrics = trainer.callback_metrics
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
-        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-            if key in metrics:
-                parts.append(f"{key} {float(metrics[key]):.4f}")
+        shown = [k for k in ("train_loss", "train_accuracy") if k in metrics]
+        for key in shown + sorted(k for k in metrics if k.startswith("val_")):
+            parts.append(f"{key} {float(metrics[key]):.4f}")
         parts.append(f"{took:.1f}s")
         parts.append(f"ETA {format_duration(self._eta(trainer, 1.0))}")
         prefix = "\r" if self.live else ""

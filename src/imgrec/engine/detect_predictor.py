@@ -24,7 +24,13 @@ from imgrec.errors import DatasetError, ModelError
 from imgrec.models.card import ModelCard
 from imgrec.models.detectors import create_detector
 
-__all__ = ["Detection", "DetectionPrediction", "DetectionPredictor", "draw_detections"]
+__all__ = [
+    "Detection",
+    "DetectionPrediction",
+    "DetectionPredictor",
+    "draw_detections",
+    "read_input",
+]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class DetectionPrediction:
         }
 
 
-def _pil(image: Any) -> Image.Image:
+def read_input(image: Any) -> Image.Image:
+    """An RGB PIL image from a path, a PIL image or an array; DatasetError when unreadable."""
     if isinstance(image, str | Path):
         return load_rgb(image)
     if isinstance(image, Image.Image):
@@ -78,8 +85,11 @@ def _pil(image: Any) -> Image.Image:
 class DetectionPredictor:
     """A detector with its card, ready to predict boxes."""
 
+    task = "detect"
+
     def __init__(self, model: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
         self.card = card
+        self.classes = card.classes
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
 
@@ -138,7 +148,7 @@ class DetectionPredictor:
                 out = DetectionPrediction(source=name)
                 results.append(out)
                 try:
-                    pil = _pil(item)
+                    pil = read_input(item)
                 except DatasetError as exc:
                     out.error = str(exc)
                     continue

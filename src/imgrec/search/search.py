@@ -20,11 +20,11 @@ from imgrec.errors import ConfigError, RunError
 from imgrec.search.progress import SearchProgress
 from imgrec.search.space import SearchSpace
 from imgrec.search.study import (
-    PER_EPOCH_METRICS,
     PRUNERS,
     make_pruner,
     make_sampler,
     optuna_storage,
+    per_epoch_metrics,
 )
 from imgrec.search.worker import Worker, finalise_if_done
 from imgrec.store import ExperimentInfo, Store
@@ -65,9 +65,10 @@ def create_experiment(
     make_sampler(sampler, seed=0, multi_objective=multi)  # raises for an unknown or unfit one
     if pruner not in PRUNERS:
         raise ConfigError(f"unknown pruner '{pruner}'; one of: {', '.join(PRUNERS)}.")
-    if pruner != "none" and (multi or objectives[0][0] not in PER_EPOCH_METRICS):
+    per_epoch = per_epoch_metrics(base.task)
+    if pruner != "none" and (multi or objectives[0][0] not in per_epoch):
         notes.append(
-            "pruning needs one per-epoch objective (val_accuracy or val_loss); it is off for "
+            f"pruning needs one per-epoch objective ({' or '.join(per_epoch)}); it is off for "
             "this search."
         )
         pruner = "none"

@@ -137,9 +137,20 @@ class SearchSpace:
         return out
 
 
-def default_space(*, user_keys: Set[str] = frozenset()) -> dict[str, Any]:
-    """:data:`DEFAULT_SPACE` minus the parameters whose config key the user set themselves."""
-    return {k: v for k, v in DEFAULT_SPACE.items() if SEARCHABLE[k][0] not in user_keys}
+# Detection trains slower per image and has no label smoothing: smaller batches, fewer knobs.
+DETECT_DEFAULT_SPACE: dict[str, Any] = {
+    "lr": {"low": 3e-4, "high": 1e-2, "log": True},
+    "batch_size": [8, 16],
+    "weight_decay": {"low": 1e-5, "high": 1e-1, "log": True},
+    "optimizer": ["adamw", "sgd"],
+    "epochs": 10,
+}
+
+
+def default_space(*, user_keys: Set[str] = frozenset(), task: str = "classify") -> dict[str, Any]:
+    """The task's default space minus the parameters whose config key the user set themselves."""
+    space = DETECT_DEFAULT_SPACE if task == "detect" else DEFAULT_SPACE
+    return {k: v for k, v in space.items() if SEARCHABLE[k][0] not in user_keys}
 
 
 def parse_space(raw: Mapping[str, Any] | None, *, origin: str = "search space") -> SearchSpace:

@@ -8,87 +8,38 @@ that looks at the study and re-queued once per ``max_retry`` with the same param
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import optuna
 
 from imgrec.errors import ConfigError
+from imgrec.search.objectives import (
+    OBJECTIVE_METRICS,
+    RUN_COSTS,
+    objective_metrics,
+    objective_value,
+    per_epoch_metrics,
+    resolve_objectives,
+)
 from imgrec.store import normalise_url
 
 __all__ = [
     "OBJECTIVE_METRICS",
     "PRUNERS",
+    "RUN_COSTS",
     "SAMPLERS",
     "make_pruner",
     "make_sampler",
+    "objective_metrics",
     "objective_value",
     "optuna_storage",
+    "per_epoch_metrics",
     "resolve_objectives",
 ]
 
-# metric -> its natural direction
-OBJECTIVE_METRICS = {
-    "val_accuracy": "maximize",
-    "val_loss": "minimize",
-    "accuracy": "maximize",
-    "macro_f1": "maximize",
-    "loss": "minimize",
-    "latency_ms": "minimize",
-    "train_time_s": "minimize",
-}
-PER_EPOCH_METRICS = ("val_accuracy", "val_loss")
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "none")
-
-
-def resolve_objectives(
-    metrics: Sequence[str], directions: Sequence[str] = ()
-) -> list[tuple[str, str]]:
-    """``[(metric, direction), ...]``: directions default to each metric's natural one."""
-    if not metrics:
-        metrics = ["val_accuracy"]
-    if len(metrics) > 2:
-        raise ConfigError(
-            "at most two objectives (e.g. --metric val_accuracy --metric latency_ms)."
-        )
-    if directions and len(directions) != len(metrics):
-        raise ConfigError(
-            f"{len(directions)} --direction for {len(metrics)} --metric; give one per metric "
-            "or none."
-        )
-    out = []
-    for i, metric in enumerate(metrics):
-        if metric not in OBJECTIVE_METRICS:
-            raise ConfigError(
-                f"unknown objective metric '{metric}'; one of: {', '.join(OBJECTIVE_METRICS)}."
-            )
-        direction = directions[i] if directions else OBJECTIVE_METRICS[metric]
-        if direction not in ("maximize", "minimize"):
-            raise ConfigError(f"--direction must be maximize or minimize (got '{direction}').")
-        out.append((metric, direction))
-    if len({m for m, _ in out}) != len(out):
-        raise ConfigError("the two objectives must be different metrics.")
-    return out
-
-
-def objective_value(
-    metric: str, metrics: Mapping[str, Any], history: Sequence[Mapping[str, float]]
-) -> float:
-    """A finished trial's value for ``metric`` (the best epoch for per-epoch metrics)."""
-    if metric in PER_EPOCH_METRICS:
-        values = [float(row[metric]) for row in history if row.get(metric) is not None]
-        if not values:
-            raise ConfigError(
-                f"objective '{metric}' needs a validation split; the dataset has none "
-                "(set data.val_fraction > 0)."
-            )
-        return max(values) if metric == "val_accuracy" else min(values)
-    if metric == "latency_ms":
-        return float(metrics["inference"]["latency_batch1"]["p50_ms"])
-    if metric == "train_time_s":
-        return float(metrics["training"]["wall_time_s"])
-    return float(metrics[metric])
 
 
 def make_sampler(

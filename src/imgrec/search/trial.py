@@ -23,7 +23,7 @@ from imgrec.engine.runner import run_training, was_interrupted
 from imgrec.errors import RunStoppedError, StoreError
 from imgrec.recorder import StoreRecorder
 from imgrec.search.space import SearchSpace
-from imgrec.search.study import PER_EPOCH_METRICS, objective_value
+from imgrec.search.study import objective_value, per_epoch_metrics
 from imgrec.store import ExperimentInfo, RunInfo, Store
 
 __all__ = [
@@ -70,8 +70,9 @@ class TrialRecorder(StoreRecorder):
         experiment_id: int,
         prune_metric: str | None,
         heartbeat_s: float,
+        task: str = "classify",
     ) -> None:
-        super().__init__(store, run_id, heartbeat_s=heartbeat_s)
+        super().__init__(store, run_id, task=task, heartbeat_s=heartbeat_s)
         self.trial = trial
         self.experiment_id = experiment_id
         self.prune_metric = prune_metric
@@ -203,7 +204,8 @@ def run_trial(
         )
     trial.set_user_attr("run_id", run_id)
     metrics = [m for m, _ in exp.objectives]
-    prune_metric = metrics[0] if len(metrics) == 1 and metrics[0] in PER_EPOCH_METRICS else None
+    per_epoch = per_epoch_metrics(exp.task)
+    prune_metric = metrics[0] if len(metrics) == 1 and metrics[0] in per_epoch else None
     recorder = TrialRecorder(
         store,
         run_id,
@@ -211,10 +213,11 @@ def run_trial(
         experiment_id=exp.id,
         prune_metric=prune_metric,  # reported with any pruner: curves and epoch counts
         heartbeat_s=settings.heartbeat_s,
+        task=exp.task,
     )
     if previous is not None and prune_metric is not None:  # the pruner sees the whole curve
         for row in store.epochs(run_id):
-            value = getattr(row, prune_metric)
+            value = row.value(prune_metric)
             if value is not None:
                 trial.report(float(value), step=row.epoch)
     try:
@@ -229,5 +232,5 @@ def run_trial(
         hand_back(trial, store=store, experiment_id=exp.id, run_id=run_id)
         raise KeyboardInterrupt from exc  # Optuna fails the trial; the worker stops
     history = [e.model_dump() for e in store.epochs(run_id)]
-    values = [objective_value(m, result, history) for m in metrics]
+    values = [objective_value(m, result, history, task=exp.task) for m in metrics]
     return values[0] if len(values) == 1 else values

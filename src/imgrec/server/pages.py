@@ -30,7 +30,7 @@ RUN_COLUMNS = [
     ("status", "Status", False),
     ("model", "Model", False),
     ("experiment_id", "Trial", False),
-    ("accuracy", "Test acc.", True),
+    ("primary_value", "Test score", True),  # accuracy, mAP, ...: the task's summary metric
     ("best_val", "Best val", True),
     ("epochs_completed", "Epochs", True),
     ("train_time_s", "Train time", True),
@@ -38,6 +38,7 @@ RUN_COLUMNS = [
     ("created_at", "Created", False),
 ]
 SPLITS = ("train", "val", "test")
+_CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -260,7 +261,11 @@ def compare(request: Request, store: StoreDep, ids: str = "") -> HTMLResponse:
     missing = [str(i) for i in wanted if i not in {r.id for r in found}]
     rows = compare_runs(found) if found else []
     curves = {
-        r.id: [[e.epoch, e.val_accuracy] for e in store.epochs(r.id) if e.val_accuracy is not None]
+        r.id: [
+            [e.epoch, e.value("val_accuracy")]
+            for e in store.epochs(r.id)
+            if e.value("val_accuracy") is not None
+        ]
         for r in found
     }
     page_data = {"runs": [{"id": r.id, "name": r.name, "points": curves[r.id]} for r in found]}
@@ -301,10 +306,7 @@ def run(request: Request, run_id: int, store: StoreDep) -> HTMLResponse:
         for k, v in sorted(detail.metrics.items())
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    epochs = [
-        e.model_dump(include={"epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"})
-        for e in detail.epochs
-    ]
+    epochs = [{"epoch": e.epoch} | {k: e.value(k) for k in _CURVES} for e in detail.epochs]
     return _render(
         request,
         "run.html",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imgrec.progress import search_eta
+from imgrec.search.objectives import RUN_COSTS, per_epoch_metrics
 from imgrec.server.schemas import ExperimentOut, Progress
 from imgrec.store import ExperimentInfo, RunInfo, Store
 from imgrec.store.tables import utcnow
@@ -21,25 +22,27 @@ AnyRun = RunInfo | RunBrief
 __all__ = ["experiment_out", "objective_of", "trial_values"]
 
 
-def objective_of(
-    run: AnyRun, metric: str, best_epochs: dict[int, dict[str, float | None]]
-) -> float | None:
-    """The run's value of the experiment's objective (None until it has one)."""
-    if metric in ("val_accuracy", "val_loss"):
-        return best_epochs.get(run.id, {}).get(metric)
-    if metric == "loss":
-        return run.test_loss
-    value = getattr(run, metric, None)
-    return float(value) if isinstance(value, int | float) else None
+def objective_of(run: AnyRun, metric: str, recorded: dict[int, float]) -> float | None:
+    """The run's value of the experiment's objective (None until it has one): a run cost
+    (``latency_ms``, ``train_time_s``) from its row, any other metric from ``recorded``."""
+    if metric in RUN_COSTS:
+        value = getattr(run, metric, None)
+        return float(value) if isinstance(value, int | float) else None
+    return recorded.get(run.id)
 
 
 def trial_values(
     store: Store, exp: ExperimentInfo, runs: Sequence[AnyRun]
 ) -> dict[int, float | None]:
-    """``{run id: objective value}`` for the experiment's completed trials."""
-    metric = exp.metrics[0]
-    best_epochs = store.best_epoch_values(exp.id) if metric.startswith("val_") else {}
-    return {r.id: objective_of(r, metric, best_epochs) for r in runs if r.status == "completed"}
+    """``{run id: objective value}`` for the experiment's completed trials: a per-epoch
+    objective (``val_accuracy``, ``val_map``) at its best epoch, a final one as recorded."""
+    metric, direction = exp.metrics[0], exp.directions[0]
+    recorded: dict[int, float] = {}
+    if metric in per_epoch_metrics(exp.task):
+        recorded = store.best_epoch_values(exp.id, metric, direction)
+    elif metric not in RUN_COSTS:
+        recorded = store.final_values(exp.id, metric)
+    return {r.id: objective_of(r, metric, recorded) for r in runs if r.status == "completed"}
 
 
 def experiment_out(

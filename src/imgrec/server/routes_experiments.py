@@ -45,8 +45,9 @@ def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
 def search_defaults() -> dict[str, Any]:
     """What the new-experiment form offers: searchable parameters with default bounds."""
     from imgrec.models import list_models
+    from imgrec.search.objectives import OBJECTIVE_METRICS, RUN_COSTS
     from imgrec.search.space import DEFAULT_SPACE, SEARCHABLE
-    from imgrec.search.study import OBJECTIVE_METRICS, PRUNERS, SAMPLERS
+    from imgrec.search.study import PRUNERS, SAMPLERS
 
     params = {
         name: {
@@ -63,7 +64,7 @@ def search_defaults() -> dict[str, Any]:
         "models": list_models(),
         "samplers": list(SAMPLERS),
         "pruners": list(PRUNERS),
-        "metrics": [m for m in OBJECTIVE_METRICS if m not in ("latency_ms", "train_time_s")],
+        "metrics": [m for m in OBJECTIVE_METRICS if m not in RUN_COSTS and m != "train_loss"],
     }
 
 

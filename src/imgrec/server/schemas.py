@@ -93,7 +93,11 @@ class RunOut(_Wire):
     experiment_id: int | None
     trial_number: int | None
     params: dict[str, Any]
-    accuracy: float | None
+    task: str
+    primary_metric: str | None
+    primary_value: float | None
+    scores: dict[str, float | None]
+    accuracy: float | None  # scores["accuracy"] of a classification run, for the run tables
     macro_f1: float | None
     best_val: float | None
     epochs_completed: int
@@ -107,7 +111,8 @@ class RunOut(_Wire):
 
     @classmethod
     def of(cls, run: RunInfo) -> RunOut:
-        return cls.model_validate(run.model_dump())
+        named = {"accuracy": run.score("accuracy"), "macro_f1": run.score("macro_f1")}
+        return cls.model_validate(run.model_dump() | named)
 
 
 class RunPage(_Wire):
@@ -151,7 +156,7 @@ class ExperimentCreate(_Wire):
     timeout_min: float | None = Field(None, gt=0, le=60 * 24 * 30)
     pruner: Literal["median", "hyperband", "none"] = "median"
     sampler: Literal["tpe", "random", "cmaes", "gp"] = "tpe"
-    metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1"] = "val_accuracy"
+    metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1", "loss"] = "val_accuracy"
     image_size: int | None = Field(None, ge=8, le=1024)
     seed: int = 0
 

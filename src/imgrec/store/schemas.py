@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 __all__ = [
     "RUN_COLUMNS",
@@ -26,8 +26,8 @@ RUN_COLUMNS = (
     "model",
     "experiment_id",
     "trial_number",
-    "accuracy",
-    "macro_f1",
+    "primary_metric",
+    "primary_value",
     "best_val",
     "epochs_completed",
     "train_time_s",
@@ -56,13 +56,31 @@ class DatasetInfo(_Record):
 
 
 class EpochInfo(_Record):
+    """One epoch: its number and its metrics by name, flat (``epoch.val_accuracy``,
+    ``epoch.val_map``); :meth:`value` reads a metric the epoch may not have."""
+
+    model_config = ConfigDict(from_attributes=True, protected_namespaces=(), extra="allow")
     epoch: int
-    train_loss: float | None = None
-    train_accuracy: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    lr: float | None = None
-    epoch_time_s: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_rows(cls, data: Any) -> Any:
+        """An ORM epoch row carries its metrics as ``values`` rows: make them fields."""
+        rows = getattr(data, "values", None)
+        if isinstance(data, dict) or not isinstance(rows, list):
+            return data
+        known = {k: getattr(data, k) for k in ("id", "run_id", "epoch") if k in cls.model_fields}
+        return known | {row.name: row.value for row in rows}
+
+    def value(self, name: str) -> float | None:
+        """The metric ``name`` of this epoch, ``None`` when it was not recorded."""
+        found = (self.model_extra or {}).get(name)
+        return None if found is None else float(found)
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Every metric of the epoch by name."""
+        return {k: float(v) for k, v in (self.model_extra or {}).items() if v is not None}
 
 
 class EpochRecord(EpochInfo):
@@ -102,16 +120,37 @@ class RunInfo(_Record):
     best_epoch: int | None
     best_val: float | None
     train_time_s: float | None
-    accuracy: float | None
-    macro_f1: float | None
-    test_loss: float | None
+    primary_metric: str | None = None
+    primary_value: float | None = None
+    scores: dict[str, float | None] = {}  # None: the metric was NaN or infinite
     latency_ms: float | None
     throughput: float | None
     metrics: dict[str, Any]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scores_by_name(cls, data: Any) -> Any:
+        """An ORM run row carries its final metrics as ``scores`` rows: make them a dict."""
+        rows = getattr(data, "scores", None)
+        if isinstance(data, dict) or not isinstance(rows, list):
+            return data
+        fields = {k: getattr(data, k) for k in cls.model_fields if k != "scores"}
+        return fields | {"scores": {row.name: row.value for row in rows}}
+
+    def score(self, name: str) -> float | None:
+        """A final metric by name (``accuracy``, ``macro_f1``, ``map``), ``None`` if absent."""
+        return self.scores.get(name)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Test accuracy of a classification run (``None`` for other tasks)."""
+        return self.scores.get("accuracy")
+
     def flat(self) -> dict[str, Any]:
-        """One flat row for tables and CSV: fixed columns, then ``param.*`` and config keys."""
+        """One flat row for tables and CSV: fixed columns, each final metric by name, then
+        ``param.*`` and config keys."""
         row: dict[str, Any] = {k: getattr(self, k) for k in RUN_COLUMNS}
+        row.update(sorted(self.scores.items()))
         row.update({f"param.{k}": v for k, v in sorted(self.params.items())})
         for section in ("data", "model", "train"):
             values = self.config.get(section)

@@ -8,12 +8,13 @@ Readers get :mod:`imgrec.store.schemas` records, never live ORM objects.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,11 +26,12 @@ from imgrec.store.experiments import ExperimentQueries
 from imgrec.store.schemas import ArtifactInfo, DatasetInfo, EpochInfo, RunInfo
 from imgrec.store.tables import (
     ACTIVE_STATES,
-    EPOCH_FIELDS,
     RUN_STATES,
     ArtifactRow,
     DatasetRow,
     EpochRow,
+    EpochValueRow,
+    RunMetricRow,
     RunRow,
     utcnow,
 )
@@ -175,16 +177,15 @@ class Store(ExperimentQueries, WebQueries):
     def record_epoch(self, run_id: int, row: Mapping[str, float]) -> None:
         """Store one epoch's metrics (again, if a resumed run repeats it) and beat the heart."""
         epoch = int(row["epoch"])
-        values = {k: float(row[k]) for k in EPOCH_FIELDS if row.get(k) is not None}
+        values = _numbers({k: v for k, v in row.items() if k != "epoch"})
         with self.session() as s:
             existing = s.scalar(
                 select(EpochRow).where(EpochRow.run_id == run_id, EpochRow.epoch == epoch)
             )
             if existing is None:
-                s.add(EpochRow(run_id=run_id, epoch=epoch, **values))
-            else:
-                for key, value in values.items():
-                    setattr(existing, key, value)
+                existing = EpochRow(run_id=run_id, epoch=epoch)
+                s.add(existing)
+            _set_named(existing.values, values, EpochValueRow)
             s.execute(
                 update(RunRow)
                 .where(RunRow.id == run_id)
@@ -208,15 +209,27 @@ class Store(ExperimentQueries, WebQueries):
         summary: Mapping[str, Any] | None = None,
         artifacts: Mapping[str, tuple[str, int | None]] | None = None,
     ) -> None:
-        """Final state; ``summary`` holds the metric columns (accuracy, latency_ms, ...)."""
+        """Final state. ``summary`` holds run columns (``latency_ms``, ``primary_metric``, ...)
+        and final metrics by name (``accuracy``, ``map``; or as a ``scores`` dict): one
+        ``run_metrics`` row each. ``primary_value`` defaults to the primary metric's score."""
         _check_state(status)
         fields: dict[str, Any] = dict(summary or {})
+        scores = _numbers(fields.pop("scores", None) or {})
+        for key in [k for k in fields if k not in _RUN_COLUMNS]:
+            value = fields.pop(key)
+            if not _numbers({key: value}):
+                raise StoreError(f"finish_run: '{key}' is neither a run column nor a number.")
+            scores.update(_numbers({key: value}))
+        primary = fields.get("primary_metric")
+        if primary is not None and fields.get("primary_value") is None:
+            fields["primary_value"] = scores.get(primary)
         with self.session() as s:
             row = s.get(RunRow, run_id)
             if row is None:
                 raise StoreError(f"run {run_id} does not exist in {safe_url(self.url)}.")
             for key, value in fields.items():
                 setattr(row, key, value)
+            _set_named(row.scores, scores, RunMetricRow)
             row.status, row.error, row.finished_at = status, error, utcnow()
             for kind, (path, size) in (artifacts or {}).items():
                 row.artifacts.append(ArtifactRow(kind=kind, path=path, size_bytes=size))
@@ -315,6 +328,30 @@ def _find_run(session: Session, ref: int | str) -> RunRow | None:
     return session.scalars(
         select(RunRow).where(RunRow.run_dir == resolved).order_by(RunRow.id.desc())
     ).first()
+
+
+_RUN_COLUMNS = frozenset(RunRow.__table__.columns.keys())
+_Named = TypeVar("_Named", RunMetricRow, EpochValueRow)
+
+
+def _numbers(values: Mapping[str, Any]) -> dict[str, float | None]:
+    """The numbers of ``values`` (no bools, strings or nested dicts) as floats; NaN and
+    infinity (a diverged loss) are kept as ``None``."""
+    return {
+        str(k): float(v) if math.isfinite(v) else None
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _set_named(rows: list[_Named], values: Mapping[str, float | None], kind: type[_Named]) -> None:
+    """Update the named metric rows in place: a name seen again gets its new value."""
+    by_name = {r.name: r for r in rows}
+    for name, value in values.items():
+        if name in by_name:
+            by_name[name].value = value
+        else:
+            rows.append(kind(name=name, value=value))
 
 
 def _check_state(status: str) -> None:

@@ -14,13 +14,14 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
-    "EPOCH_FIELDS",
     "RUN_STATES",
     "ArtifactRow",
     "Base",
     "DatasetRow",
     "EpochRow",
+    "EpochValueRow",
     "ExperimentRow",
+    "RunMetricRow",
     "RunRow",
     "utcnow",
 ]
@@ -115,9 +116,9 @@ class RunRow(Base):
     best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
     best_val: Mapped[float | None] = mapped_column(Float, nullable=True)
     train_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
-    macro_f1: Mapped[float | None] = mapped_column(Float, nullable=True)
-    test_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The task's summary metric (``accuracy``, ``map``) and its value: what run lists sort by.
+    primary_metric: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    primary_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     throughput: Mapped[float | None] = mapped_column(Float, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -129,14 +130,30 @@ class RunRow(Base):
     artifacts: Mapped[list[ArtifactRow]] = relationship(
         back_populates="run", cascade="all, delete-orphan"
     )
+    scores: Mapped[list[RunMetricRow]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", lazy="selectin"
+    )
 
 
-# The per-epoch metric columns of EpochRow.
-EPOCH_FIELDS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "epoch_time_s")
+class RunMetricRow(Base):
+    """One final metric of a run, by name (``accuracy``, ``macro_f1``, ``map``, ``map50``, ...)."""
+
+    __tablename__ = "run_metrics"
+    __table_args__ = (Index("ix_run_metrics_run_name", "run_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)  # NULL: NaN or inf
+
+    run: Mapped[RunRow] = relationship(back_populates="scores")
 
 
 class EpochRow(Base):
-    """Metrics of one finished epoch of one run."""
+    """One finished epoch of one run; its metrics are :class:`EpochValueRow` rows by name.
+
+    The increasing ``id`` is the live feed's cursor.
+    """
 
     __tablename__ = "epoch_metrics"
     __table_args__ = (Index("ix_epoch_metrics_run_epoch", "run_id", "epoch", unique=True),)
@@ -144,15 +161,26 @@ class EpochRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     epoch: Mapped[int] = mapped_column(Integer)
-    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
-    train_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
-    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
-    val_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
-    lr: Mapped[float | None] = mapped_column(Float, nullable=True)
-    epoch_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     run: Mapped[RunRow] = relationship(back_populates="epochs")
+    values: Mapped[list[EpochValueRow]] = relationship(
+        back_populates="epoch_row", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class EpochValueRow(Base):
+    """One metric of one epoch by name (``train_loss``, ``val_accuracy``, ``val_map``, ``lr``)."""
+
+    __tablename__ = "epoch_values"
+    __table_args__ = (Index("ix_epoch_values_epoch_name", "epoch_id", "name", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    epoch_id: Mapped[int] = mapped_column(ForeignKey("epoch_metrics.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)  # NULL: NaN or inf
+
+    epoch_row: Mapped[EpochRow] = relationship(back_populates="values")
 
 
 class ArtifactRow(Base):

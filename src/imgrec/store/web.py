@@ -17,12 +17,31 @@ from sqlalchemy.orm import Session
 
 from imgrec.errors import StoreError
 from imgrec.store.schemas import RUN_COLUMNS, EpochRecord, RunInfo
-from imgrec.store.tables import EPOCH_FIELDS, EpochRow, RunRow
+from imgrec.store.tables import EpochRow, EpochValueRow, RunMetricRow, RunRow
 
 __all__ = ["SORTABLE_RUN_COLUMNS", "RunBrief", "WebQueries"]
 
 
-SORTABLE_RUN_COLUMNS = tuple(c for c in RUN_COLUMNS if c not in ("run_dir", "error"))
+SORTABLE_RUN_COLUMNS = tuple(
+    c for c in RUN_COLUMNS if c not in ("run_dir", "error", "primary_metric")
+)
+
+
+def _sort_column(session: Session, name: str) -> Any:
+    """A run column, or a final metric some run recorded (``accuracy``, ``map50``)."""
+    if name in SORTABLE_RUN_COLUMNS:
+        return getattr(RunRow, name)
+    recorded = session.scalars(select(RunMetricRow.name).distinct()).all()
+    if name in recorded:
+        return (
+            select(RunMetricRow.value)
+            .where(RunMetricRow.run_id == RunRow.id, RunMetricRow.name == name)
+            .scalar_subquery()
+        )
+    raise StoreError(
+        f"cannot sort runs by '{name}'; one of: {', '.join(SORTABLE_RUN_COLUMNS)}"
+        + (f", or a recorded metric: {', '.join(sorted(recorded))}." if recorded else ".")
+    )
 
 
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
@@ -37,9 +56,8 @@ class RunBrief(NamedTuple):
     status: str
     started_at: datetime | None
     finished_at: datetime | None
-    accuracy: float | None
-    macro_f1: float | None
-    test_loss: float | None
+    primary_metric: str | None
+    primary_value: float | None
     latency_ms: float | None
     train_time_s: float | None
 
@@ -64,11 +82,6 @@ class WebQueries:
         offset: int = 0,
     ) -> tuple[int, list[RunInfo]]:
         """``(total matching, one page of runs)``; ``sort`` is a column, ``-`` for descending."""
-        column_name = sort.lstrip("-")
-        if column_name not in SORTABLE_RUN_COLUMNS:
-            raise StoreError(
-                f"cannot sort runs by '{column_name}'; one of: {', '.join(SORTABLE_RUN_COLUMNS)}."
-            )
         where: list[ColumnElement[bool]] = []
         if status:
             where.append(RunRow.status == status)
@@ -79,9 +92,9 @@ class WebQueries:
         if text:
             pattern = f"%{text.replace('%', '').replace('_', '')}%"
             where.append(or_(RunRow.name.ilike(pattern), RunRow.model.ilike(pattern)))
-        column = getattr(RunRow, column_name)
-        order = column.desc().nulls_last() if sort.startswith("-") else column.asc().nulls_last()
         with self.session() as s:
+            column = _sort_column(s, sort.lstrip("-"))
+            order = (column.desc() if sort.startswith("-") else column.asc()).nulls_last()
             total = s.scalar(select(func.count()).select_from(RunRow).where(*where)) or 0
             rows = s.scalars(
                 select(RunRow)
@@ -122,7 +135,7 @@ class WebQueries:
             RunRow.epochs_completed,
             RunRow.started_at,
             RunRow.finished_at,
-            RunRow.accuracy,
+            RunRow.primary_value,
         )
         if experiment_id is not None:
             query = query.where(RunRow.experiment_id == experiment_id)
@@ -138,25 +151,28 @@ class WebQueries:
         experiment_id: int | None = None,
         run_id: int | None = None,
     ) -> list[EpochRecord]:
-        """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run
-        (read as plain columns, no ORM objects)."""
-        columns = [
-            EpochRow.id,
-            EpochRow.run_id,
-            EpochRow.epoch,
-            *(getattr(EpochRow, f) for f in EPOCH_FIELDS),
-        ]
+        """Epoch rows with an id above ``cursor``, oldest first, of an experiment or a run, each
+        with its metrics by name (two plain-column queries, no ORM objects)."""
         query = _epochs_of(
-            select(*columns).where(EpochRow.id > cursor).order_by(EpochRow.id),
+            select(EpochRow.id, EpochRow.run_id, EpochRow.epoch)
+            .where(EpochRow.id > cursor)
+            .order_by(EpochRow.id),
             experiment_id=experiment_id,
             run_id=run_id,
         )
-        names = ("id", "run_id", "epoch", *EPOCH_FIELDS)
         with self.session() as s:
-            return [
-                EpochRecord.model_construct(**dict(zip(names, row, strict=True)))
-                for row in s.execute(query).all()
-            ]
+            rows = s.execute(query).all()
+            values: dict[int, dict[str, float | None]] = {int(r[0]): {} for r in rows}
+            if rows:
+                named = select(EpochValueRow.epoch_id, EpochValueRow.name, EpochValueRow.value)
+                for epoch_id, name, value in s.execute(
+                    named.where(EpochValueRow.epoch_id.in_(list(values)))
+                ).all():
+                    values[int(epoch_id)][name] = value
+        return [
+            EpochRecord.model_validate({"id": i, "run_id": run, "epoch": epoch, **values[int(i)]})
+            for i, run, epoch in rows
+        ]
 
     def last_epoch_ids(
         self, count: int, *, experiment_id: int | None = None, run_id: int | None = None
@@ -170,19 +186,32 @@ class WebQueries:
         with self.session() as s:
             return sorted(int(i) for i in s.scalars(query).all())
 
-    def best_epoch_values(self, experiment_id: int) -> dict[int, dict[str, float | None]]:
-        """Per run of the experiment: its best ``val_accuracy`` (max) and ``val_loss`` (min)."""
+    def best_epoch_values(
+        self, experiment_id: int, metric: str, direction: str
+    ) -> dict[int, float]:
+        """Per run of the experiment: the best value of the per-epoch ``metric`` (``val_map``,
+        ``val_loss``), the highest for ``direction`` ``"maximize"``, else the lowest."""
+        best = func.max if direction == "maximize" else func.min
         query = _epochs_of(
-            select(
-                EpochRow.run_id, func.max(EpochRow.val_accuracy), func.min(EpochRow.val_loss)
-            ).group_by(EpochRow.run_id),
+            select(EpochRow.run_id, best(EpochValueRow.value))
+            .join(EpochValueRow, EpochValueRow.epoch_id == EpochRow.id)
+            .where(EpochValueRow.name == metric, EpochValueRow.value.is_not(None))
+            .group_by(EpochRow.run_id),
             experiment_id=experiment_id,
         )
         with self.session() as s:
-            return {
-                int(run): {"val_accuracy": acc, "val_loss": loss}
-                for run, acc, loss in s.execute(query).all()
-            }
+            return {int(run): float(value or 0.0) for run, value in s.execute(query).all()}
+
+    def final_values(self, experiment_id: int, metric: str) -> dict[int, float]:
+        """Per run of the experiment: its final ``metric`` (``accuracy``, ``map``), if recorded."""
+        query = (
+            select(RunMetricRow.run_id, RunMetricRow.value)
+            .join(RunRow, RunRow.id == RunMetricRow.run_id)
+            .where(RunRow.experiment_id == experiment_id, RunMetricRow.name == metric)
+            .where(RunMetricRow.value.is_not(None))
+        )
+        with self.session() as s:
+            return {int(run): float(value or 0.0) for run, value in s.execute(query).all()}
 
 
 def _epochs_of(query: _Query, *, experiment_id: int | None, run_id: int | None = None) -> _Query:

@@ -10,6 +10,7 @@ was done (clipped, dropped, skipped); the user's files are never modified. No to
 from __future__ import annotations
 
 from imgrec.data.detection.coco import write_coco
+from imgrec.data.detection.convert import convert_detection
 from imgrec.data.detection.model import (
     LAYOUTS,
     DetectionDataset,
@@ -20,6 +21,8 @@ from imgrec.data.detection.model import (
 from imgrec.data.detection.reader import detect_layout, read_detection
 from imgrec.data.detection.report import detection_report, render_report_text
 from imgrec.data.detection.synth import write_shapes_detection
+from imgrec.data.detection.voc import write_voc
+from imgrec.data.detection.yolo import write_yolo
 
 __all__ = [
     "LAYOUTS",
@@ -27,10 +30,13 @@ __all__ = [
     "DetectionImage",
     "DetectionProblem",
     "Layout",
+    "convert_detection",
     "detect_layout",
     "detection_report",
     "read_detection",
     "render_report_text",
     "write_coco",
     "write_shapes_detection",
+    "write_voc",
+    "write_yolo",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,9 +11,15 @@ from imgrec.data.archive import extract_zip
 from imgrec.data.detection._common import assign_splits
 from imgrec.data.detection.coco import coco_files, read_coco
 from imgrec.data.detection.model import LAYOUTS, DetectionDataset, Layout
+from imgrec.data.detection.voc import read_voc
+from imgrec.data.detection.yolo import YAML_NAMES, read_yolo
 from imgrec.errors import DatasetError
 
-_YAML_NAMES = ("data.yaml", "data.yml", "dataset.yaml")
+READERS: dict[Layout, Callable[[Path, Path], DetectionDataset]] = {
+    "coco": read_coco,
+    "yolo": read_yolo,
+    "voc": read_voc,
+}
 
 
 def detect_layout(folder: Path) -> Layout | None:
@@ -22,7 +29,7 @@ def detect_layout(folder: Path) -> Layout | None:
         return None
     if coco_files(folder):
         return "coco"
-    if any((folder / n).is_file() for n in _YAML_NAMES):
+    if any((folder / n).is_file() for n in YAML_NAMES):
         return "yolo"
     if (folder / "Annotations").is_dir() and any((folder / "Annotations").glob("*.xml")):
         return "voc"
@@ -55,7 +62,8 @@ def read_detection(
     a dataset without any is split per image, stratified by each image's most frequent class.
 
     Raises:
-        DatasetError: no layout matches (the message names the path and the layouts expected).
+        DatasetError: no layout matches (the message names the path and the layouts expected),
+            or a YOLO ``data.yaml`` is malformed or has no class names.
     """
     source = Path(path)
     folder = source
@@ -73,14 +81,7 @@ def read_detection(
             " images/ and labels/) or VOC (Annotations/*.xml with JPEGImages/)"
         )
     root, layout = found
-    if layout == "coco":
-        ds = read_coco(root, source)
-    else:
-        raise DatasetError(
-            f"{source}: a {layout.upper()} dataset was found, but this release of imgrec reads "
-            "detection sets in COCO layout only (annotations/instances_*.json, or a *.json beside "
-            "images/); YOLO and VOC readers are coming. Nothing in your folder was changed."
-        )
+    ds = READERS[layout](root, source)
     if all(img.split is None for img in ds.images):
         ds = replace(
             ds,

@@ -23,7 +23,7 @@ function row(run) {
     el("td", {}, badge(run.status)),
     el("td", {}, run.model),
     el("td", {}, trial),
-    el("td", { className: "num" }, pct(run.accuracy)),
+    el("td", { className: "num", title: run.primary_metric || "" }, pct(run.primary_value)),
     el("td", { className: "num" }, num(run.best_val)),
     el("td", { className: "num" }, run.epochs_completed),
     el("td", { className: "num" }, secs(run.train_time_s)),

@@ -22,6 +22,7 @@ class ClassifyTask(TaskSpec):
         MetricSpec("train_loss", "min", True, "Train loss"),
         MetricSpec("accuracy", "max", False, "Test accuracy"),
         MetricSpec("macro_f1", "max", False, "Test macro F1"),
+        MetricSpec("loss", "min", False, "Test loss"),
     )
     summary_metric: ClassVar[str] = "accuracy"
     runner: ClassVar[str] = "imgrec.engine.runner:run_classification"
