@@ -371,6 +371,13 @@ def load(run_dir: str | Path, *, device: str = "auto") -> Any:
     return Predictor.from_run_dir(run_dir, device=_device(device))
 
 
+def draw_detections(image: Any, prediction: Any) -> Any:
+    """A copy of the PIL ``image`` with a detection prediction's boxes, labels and scores."""
+    from imgrec.engine.detect_predictor import draw_detections as draw
+
+    return draw(image, prediction)
+
+
 def _device(requested: str) -> str:
     """``"auto"`` defers to ``IMGREC_DEVICE`` (itself ``"auto"`` unless set)."""
     return Settings().device if requested == "auto" else requested
@@ -555,9 +562,7 @@ def check_detection_data(
     return DetectionCheck(dataset)
 
 
-def convert_data(
-    source: str | Path, *, to: str, out: str | Path, drop_crowd: bool = False
-) -> Path:
+def convert_data(source: str | Path, *, to: str, out: str | Path, drop_crowd: bool = False) -> Path:
     """Write the detection dataset ``source`` (COCO, YOLO or VOC; folder or zip) to ``out`` in
     layout ``to`` (``coco``, ``yolo`` or ``voc``); the source is only read. YOLO has no crowd
     flag: crowd boxes are refused unless ``drop_crowd``."""
@@ -565,7 +570,11 @@ def convert_data(
 
     work = Settings().datasets_dir / "convert"
     return convert_detection(
-        Path(source), to, Path(out), work_dir=work, drop_crowd=drop_crowd  # type: ignore[arg-type]
+        Path(source),
+        to,
+        Path(out),
+        work_dir=work,
+        drop_crowd=drop_crowd,  # type: ignore[arg-type]
     )
 
 

@@ -94,6 +94,7 @@ def evaluate_detector(
         truth, preds, list(classes), out_dir=out_dir, category_ids=list(category_ids), prefix=prefix
     )
     metrics: dict[str, Any] = report.to_dict()
+    metrics["classes"] = list(classes)
     try:
         matrix = detection_confusion_matrix(truth, preds, len(classes))
         plot_detection_confusion(matrix, list(classes), out_dir / "detection_confusion.png")

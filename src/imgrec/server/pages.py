@@ -38,7 +38,7 @@ RUN_COLUMNS = [
     ("created_at", "Created", False),
 ]
 SPLITS = ("train", "val", "test")
-_CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+_CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_map", "val_map50")
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -314,5 +314,10 @@ def run(request: Request, run_id: int, store: StoreDep) -> HTMLResponse:
         detail=detail,
         confusion=_heat(detail.confusion),
         scalar_metrics=scalars,
-        page_data={"id": detail.run.id, "epochs": epochs, "has_model": detail.has_model},
+        page_data={
+            "id": detail.run.id,
+            "task": detail.run.task,
+            "epochs": epochs,
+            "has_model": detail.has_model,
+        },
     )

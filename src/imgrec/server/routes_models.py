@@ -122,13 +122,33 @@ def _open_image(data: bytes) -> Any:
         ) from exc
 
 
-def _predict(folder: Path, data: bytes, top_k: int, explain: str) -> dict[str, Any]:
+def _detect(predictor: Any, image: Any, conf: float, started: float) -> dict[str, Any]:
+    from imgrec.api import draw_detections
+
+    found = predictor.predict([image], conf=conf)[0]
+    if found.error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=found.error)
+    buffer = io.BytesIO()
+    draw_detections(image, found).save(buffer, format="PNG")
+    return {
+        "predictions": [],
+        "detections": [d.to_dict() for d in found.detections],
+        "drawn_png": base64.b64encode(buffer.getvalue()).decode(),
+        "time_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
+def _predict(
+    folder: Path, data: bytes, top_k: int, explain: str, conf: float = 0.25
+) -> dict[str, Any]:
     from imgrec.explain.explainer import explain_images
 
     started = time.perf_counter()
     image = _open_image(data)
     with _TORCH_SLOTS:
         predictor = _predictor(folder)
+        if getattr(predictor, "task", "classify") == "detect":
+            return _detect(predictor, image, conf, started)
         prediction = next(iter(predictor.predict([image], top_k=top_k)))
         if prediction.error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=prediction.error)
@@ -173,9 +193,11 @@ async def predict_image(
     explain: Annotated[str, Query(pattern=r"^(none|gradcam|gradcam\+\+|layercam|eigencam)$")] = (
         "none"
     ),
+    conf: Annotated[float, Query(ge=0.0, le=1.0)] = 0.25,
 ) -> dict[str, Any]:
     """Classify one image sent as the request body (``Content-Type: image/png``, ...): the top
-    classes with probabilities, and with ``explain=gradcam`` a heatmap overlay (PNG, base64)."""
+    classes with probabilities, and with ``explain=gradcam`` a heatmap overlay (PNG, base64).
+    A detector answers with its boxes above ``conf`` and the image with them drawn."""
     require_raw_body(
         request, IMAGE_TYPES, "curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg' ..."
     )
@@ -184,7 +206,7 @@ async def predict_image(
     if not data:
         raise HTTPException(400, detail="no image in the request body")
     try:
-        return await run_in_threadpool(_predict, folder, data, top_k, explain)
+        return await run_in_threadpool(_predict, folder, data, top_k, explain, conf)
     except ImgrecError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
 

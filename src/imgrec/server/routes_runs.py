@@ -75,9 +75,10 @@ def compare(store: StoreDep, ids: str) -> dict[str, Any]:
 
 
 def _per_class(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """metrics.json's per-class rows, then the macro and weighted averages (as per_class.csv)."""
+    """metrics.json's per-class rows (classification: precision/recall/F1, then the macro and
+    weighted averages as per_class.csv; detection: AP, AP50, instances)."""
     rows = [
-        {"class": r["name"], **{k: v for k, v in r.items() if k != "name"}}
+        {"class": r.get("name", r.get("class")), **{k: v for k, v in r.items() if k != "name"}}
         for r in metrics.get("per_class", [])
     ]
     for name in ("macro avg", "weighted avg"):
@@ -97,8 +98,12 @@ def _detail(store: Store, run: RunInfo) -> RunDetail:
         if (folder / "metrics.json").is_file():
             metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         per_class = _per_class(metrics)
-        if metrics.get("confusion_matrix"):
-            confusion = {"classes": metrics["classes"], "matrix": metrics["confusion_matrix"]}
+        matrix = metrics.get("confusion_matrix")
+        if matrix and metrics.get("classes"):
+            classes = list(metrics["classes"])
+            if len(matrix) == len(classes) + 1:  # detection: a background row and column
+                classes.append("background")
+            confusion = {"classes": classes, "matrix": matrix}
         images = sorted(p.name for p in folder.glob("*.png"))
     return RunDetail(
         run=RunOut.of(run),

@@ -209,9 +209,18 @@ class ClassScore(_Wire):
     probability: float
 
 
+class BoxOut(_Wire):
+    label: str
+    class_index: int
+    score: float
+    box: list[float] = Field(description="x0, y0, x1, y1 in the image's pixels")
+
+
 class PredictionOut(_Wire):
-    predictions: list[ClassScore]
+    predictions: list[ClassScore] = Field(description="classification: the top classes")
+    detections: list[BoxOut] = Field([], description="detection: the boxes above conf")
     heatmap_png: str | None = Field(None, description="overlay PNG, base64")
+    drawn_png: str | None = Field(None, description="detection: the image with boxes, base64")
     time_ms: float
 
 

@@ -169,7 +169,9 @@ def _class_list(root: Path, parsed: list[_Parsed], problems: list[DetectionProbl
     for name in seen:
         if name not in classes:
             what = f"object name {name!r} is not in {listing.name}"
-            problems.append(DetectionProblem(listing.name, None, f"{what} — class appended", "error"))
+            problems.append(
+                DetectionProblem(listing.name, None, f"{what} — class appended", "error")
+            )
             classes.append(name)
     return classes
 

@@ -13,6 +13,8 @@ function curves() {
     ["val_loss", "val loss", "loss", 1],
     ["train_accuracy", "train accuracy", "acc", 2],
     ["val_accuracy", "val accuracy", "acc", 3],
+    ["val_map", "val mAP", "acc", 4],
+    ["val_map50", "val AP50", "acc", 5],
   ];
   const datasets = series
     .map(([key, label, axis, i]) => ({
@@ -29,7 +31,7 @@ function curves() {
   const options = lineOptions({ x: "epoch", y: "" });
   delete options.scales.y;
   options.scales.loss = { position: "left", title: { display: true, text: "loss" }, beginAtZero: true };
-  options.scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: "accuracy" },
+  options.scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: data.task === "detect" ? "mAP" : "accuracy" },
     grid: { drawOnChartArea: false } };
   new window.Chart(canvas, { type: "line", data: { datasets }, options });
 }
@@ -49,7 +51,18 @@ async function predict(event) {
       body: file,
       headers: { "Content-Type": file.type || "application/octet-stream" },
     });
-    $("predict-input").src = URL.createObjectURL(file);
+    $("predict-input").src = answer.drawn_png ? `data:image/png;base64,${answer.drawn_png}` : URL.createObjectURL(file);
+    if (answer.drawn_png) {
+      $("predictions").replaceChildren(...answer.detections.map((d) => el("li", {},
+        el("span", { style: "min-width:8rem; font-weight:600" }, d.label),
+        el("span", { className: "bar", style: `width:${Math.max(2, d.score * 160)}px` }),
+        el("span", { className: "muted" }, `${(d.score * 100).toFixed(1)}% at ${d.box.map((v) => v.toFixed(0)).join(", ")}`))));
+      if (!answer.detections.length) $("predictions").replaceChildren(el("li", { className: "muted" }, "no box above the threshold"));
+      $("predict-heatmap").hidden = true;
+      $("predict-time").textContent = `${answer.time_ms.toFixed(0)} ms on the server`;
+      $("predict-out").hidden = false;
+      return;
+    }
     const heat = $("predict-heatmap");
     heat.hidden = !answer.heatmap_png;
     if (answer.heatmap_png) heat.src = `data:image/png;base64,${answer.heatmap_png}`;
