@@ -61,7 +61,28 @@ class TrainResult:
     run_id: int | None = None
 
     @property
+    def task(self) -> str:
+        return self.config.task
+
+    @property
+    def primary_metric(self) -> str:
+        """The task's summary metric: ``accuracy`` for classify, ``map`` for detect."""
+        from imgrec.tasks.registry import get_task
+
+        return get_task(self.config.task).summary_metric
+
+    @property
+    def primary_value(self) -> float:
+        return float(self.metrics[self.primary_metric])
+
+    def score(self, name: str) -> float | None:
+        """A final metric by name (``accuracy``, ``macro_f1``, ``map``, ``map50``), if any."""
+        value = self.metrics.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
     def accuracy(self) -> float:
+        """Test accuracy of a classification run."""
         return float(self.metrics["accuracy"])
 
 
@@ -372,10 +393,12 @@ def load(run_dir: str | Path, *, device: str = "auto") -> Any:
 
 
 def draw_detections(image: Any, prediction: Any) -> Any:
-    """A copy of the PIL ``image`` with a detection prediction's boxes, labels and scores."""
+    """A copy of ``image`` (a PIL image, or a path to read) with a detection prediction's boxes,
+    labels and scores drawn."""
     from imgrec.engine.detect_predictor import draw_detections as draw
+    from imgrec.engine.detect_predictor import read_input
 
-    return draw(image, prediction)
+    return draw(read_input(image), prediction)
 
 
 def _device(requested: str) -> str:
@@ -569,13 +592,8 @@ def convert_data(source: str | Path, *, to: str, out: str | Path, drop_crowd: bo
     from imgrec.data.detection import convert_detection
 
     work = Settings().datasets_dir / "convert"
-    return convert_detection(
-        Path(source),
-        to,
-        Path(out),
-        work_dir=work,
-        drop_crowd=drop_crowd,  # type: ignore[arg-type]
-    )
+    layout: Any = to  # convert_detection names an unknown layout with the choices
+    return convert_detection(Path(source), layout, Path(out), work_dir=work, drop_crowd=drop_crowd)
 
 
 def synth_data(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from imgrec.cli_tune import parse_duration
+from imgrec.cli.tune import parse_duration
 from imgrec.errors import ConfigError
 from imgrec.search.progress import search_eta
 from imgrec.search.study import (

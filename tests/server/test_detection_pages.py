@@ -26,6 +26,8 @@ def detection_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         data, task="detect", epochs=1, img_size=64, batch_size=4, out=str(root / "runs"),
         name="det-web", show_progress=False, db=db,
     )  # fmt: skip
+    assert result.task == "detect" and result.primary_metric == "map"
+    assert result.score("map50") is not None and result.score("accuracy") is None
     return result.run_dir, db
 
 

@@ -1,71 +1,17 @@
-"""The ``imgrec`` command line: one Typer app, each command calls one api function.
-
-Heavy modules (torch, Lightning) are imported inside the commands so ``imgrec --help`` is fast.
-Domain errors print ``error: <message>`` and exit with status 2; nothing prints a traceback for
-a mistake the user can fix.
-"""
+"""Training and using a model: train, predict, eval, demo, doctor, models."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from imgrec.cli_runs import runs_app
-from imgrec.cli_tune import tune_command, worker_command
-from imgrec.errors import ImgrecError
+from imgrec.cli.common import parse_pairs, run_or_exit
 
-app = typer.Typer(
-    name="imgrec",
-    help="imgrec: from a folder or zip of images to a trained, evaluated, reusable model.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help: Typer's rich renderer imports markdown and syntax highlighting (~0.7 s),
-    # which would make `imgrec --help` slow.
-    rich_markup_mode=None,
-)
-data_app = typer.Typer(
-    help="Check, generate and convert datasets.", no_args_is_help=True, rich_markup_mode=None
-)
-config_app = typer.Typer(
-    help="Configuration keys and defaults.", no_args_is_help=True, rich_markup_mode=None
-)
-app.add_typer(data_app, name="data")
-app.add_typer(config_app, name="config")
-app.add_typer(runs_app, name="runs")
-app.command("tune")(tune_command)
-app.command("worker")(worker_command)
-
-T = TypeVar("T")
-
-
-def _run(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except ImgrecError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
-
-
-def _parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            typer.echo(f"error: {what} '{pair}' must look like key=value", err=True)
-            raise typer.Exit(2)
-        out[key.strip()] = yaml.safe_load(raw) if raw else ""
-    return out
+app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command()
@@ -113,7 +59,7 @@ def train(
     record: Annotated[bool, typer.Option(help="Record the run in the run database.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Train a classifier; prints the run directory as the last line."""
+    """Train a classifier or a detector; prints the run directory as the last line."""
     from imgrec import api
 
     devices_value: Any = devices
@@ -143,9 +89,9 @@ def train(
         "name": name,
     }
     flags = {k: v for k, v in flags.items() if v is not None}
-    flags.update({f"model.options.{k}": v for k, v in _parse_pairs(option, "--option").items()})
-    flags.update(_parse_pairs(set_, "--set"))
-    result = _run(
+    flags.update({f"model.options.{k}": v for k, v in parse_pairs(option, "--option").items()})
+    flags.update(parse_pairs(set_, "--set"))
+    result = run_or_exit(
         lambda: api.train(
             path,
             config=config,
@@ -191,7 +137,7 @@ def eval_(
     """Re-evaluate a trained model."""
     from imgrec import api
 
-    metrics = _run(lambda: api.evaluate(run_dir, data=data, split=split, out=out))
+    metrics = run_or_exit(lambda: api.evaluate(run_dir, data=data, split=split, out=out))
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
@@ -233,14 +179,14 @@ def predict(
     """Predict the class of images (or the boxes in them) with a trained model."""
     from imgrec import api
 
-    results = _run(
+    results = run_or_exit(
         lambda: api.predict(
             run_dir, list(inputs), top_k=top_k, batch_size=batch_size, conf=conf, iou=iou
         )
     )
     failed = sum(1 for r in results if r.error)
     if results and hasattr(results[0], "detections"):
-        from imgrec.cli_detect import show_detections
+        from imgrec.cli.detect import show_detections
 
         show_detections(results, as_json=as_json, as_csv=as_csv, save_images=save_images)
     elif as_json:
@@ -287,7 +233,7 @@ def demo(
     """Generate a shapes dataset, train a small CNN on it, evaluate and predict (about a minute)."""
     from imgrec.demo import run_demo
 
-    _run(lambda: run_demo(out, epochs=epochs))
+    run_or_exit(lambda: run_demo(out, epochs=epochs))
 
 
 @app.command()
@@ -316,114 +262,3 @@ def models(
     typer.echo("detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite (--task detect)")
     typer.echo("zoo:nanodet-coco  pretrained COCO detector: imgrec predict zoo:nanodet-coco x.jpg")
     typer.echo("timm:<name>    any timm model, e.g. timm:resnet10t")
-
-
-@data_app.command("check")
-def data_check(
-    path: Annotated[Path, typer.Argument(help="Folder, zip or CSV of images.")],
-    as_json: Annotated[bool, typer.Option("--json", help="JSON report.")] = False,
-    val_fraction: Annotated[float, typer.Option(help="Validation share when unsplit.")] = 0.15,
-    test_fraction: Annotated[float, typer.Option(help="Test share when unsplit.")] = 0.15,
-    task: Annotated[
-        str | None, typer.Option(help="classify or detect; inferred from the layout if not given.")
-    ] = None,
-) -> None:
-    """Validate a dataset; exit 0 when it is usable (warnings allowed), 1 when it is not."""
-    from imgrec.api import check_data as check
-
-    report = _run(
-        lambda: check(
-            path,
-            val_fraction=val_fraction,
-            test_fraction=test_fraction,
-            progress=not as_json,
-            task=task,
-        )
-    )
-    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.render_text())
-    if not report.usable:
-        raise typer.Exit(1)
-
-
-@data_app.command("synth")
-def data_synth(
-    out: Annotated[Path, typer.Argument(help="Folder to create.")],
-    task: Annotated[
-        str, typer.Option(help="classify, or detect (COCO layout with exact boxes).")
-    ] = "classify",
-    per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
-    img_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,
-    classes: Annotated[str | None, typer.Option(help="Comma-separated shape names.")] = None,
-    splits: Annotated[bool, typer.Option(help="Write train/val/test folders.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-) -> None:
-    """Generate the synthetic shapes dataset."""
-    from imgrec.api import synth_data as synth
-
-    path = _run(
-        lambda: synth(
-            out,
-            task=task,
-            per_class=per_class,
-            img_size=img_size,
-            classes=classes,
-            splits=splits,
-            seed=seed,
-        )
-    )
-    typer.echo(str(path))
-
-
-@data_app.command("convert")
-def data_convert(
-    source: Annotated[Path, typer.Argument(help="Detection dataset folder or zip.")],
-    out: Annotated[Path, typer.Argument(help="New or empty folder to write.")],
-    to: Annotated[str, typer.Option(help="Layout to write: coco, yolo or voc.")],
-    drop_crowd: Annotated[
-        bool, typer.Option(help="YOLO has no crowd flag: leave crowd boxes out.")
-    ] = False,
-) -> None:
-    """Convert a detection dataset between COCO, YOLO and VOC (the source is only read)."""
-    from imgrec.api import convert_data
-
-    typer.echo(str(_run(lambda: convert_data(source, to=to, out=out, drop_crowd=drop_crowd))))
-
-
-@data_app.command("idx")
-def data_idx(
-    source: Annotated[Path, typer.Argument(help="Folder with *-idx3-ubyte(.gz) files.")],
-    out: Annotated[Path, typer.Argument(help="Folder to write split/class PNG folders to.")],
-) -> None:
-    """Convert MNIST-style IDX files (e.g. Debian's dataset-fashion-mnist) to image folders."""
-    from imgrec.api import export_idx
-
-    typer.echo(str(_run(lambda: export_idx(source, out))))
-
-
-@config_app.command("keys")
-def config_keys() -> None:
-    """Every config key with its default and meaning."""
-    from imgrec.config import DataConfig, ModelConfig, TrainConfig
-
-    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-        for key, field in cls.model_fields.items():
-            default = field.default if field.default_factory is None else field.default_factory()  # type: ignore[call-arg]
-            typer.echo(f"{section}.{key:<24} {default!r:<14} {field.description or ''}")
-
-
-from imgrec.cli_explain import explain_command, inspect_command  # noqa: E402
-
-app.command("explain")(explain_command)
-app.command("inspect")(inspect_command)
-
-from imgrec.cli_serve import serve_command  # noqa: E402
-
-app.command("serve")(serve_command)
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

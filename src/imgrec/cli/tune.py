@@ -69,13 +69,13 @@ def tune_command(
 ) -> None:
     """Search hyperparameters with Optuna; prints the best run directory as the last line."""
     from imgrec import api
-    from imgrec.cli import _parse_pairs, _run
+    from imgrec.cli.common import parse_pairs, run_or_exit
 
     seconds = parse_duration(timeout) if timeout else None
-    overrides: dict[str, Any] = _parse_pairs(set_, "--set")
+    overrides: dict[str, Any] = parse_pairs(set_, "--set")
     if task is not None:
         overrides["task"] = task
-    result = _run(
+    result = run_or_exit(
         lambda: api.tune(
             path,
             space=space,
@@ -141,11 +141,11 @@ def worker_command(
     the same parameters, for the next worker.
     """
     from imgrec import api
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
 
     signal.signal(signal.SIGTERM, _interrupt)
 
-    count = _run(
+    count = run_or_exit(
         lambda: api.worker(
             db=db, experiment=experiment, wait=wait, until_done=until_done, verbose=verbose
         )

@@ -46,8 +46,7 @@ def show_detections(
 
 
 def _save_drawn(results: Sequence[Any], folder: Path) -> None:
-    from imgrec.data.images import load_rgb
-    from imgrec.engine.detect_predictor import draw_detections
+    from imgrec.api import draw_detections
 
     folder.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
@@ -60,5 +59,5 @@ def _save_drawn(results: Sequence[Any], folder: Path) -> None:
             n += 1
             name = f"{stem}-{n}.png"
         used.add(name)
-        draw_detections(load_rgb(r.source), r).save(folder / name)
+        draw_detections(r.source, r).save(folder / name)
     typer.echo(f"drawn images in {folder}", err=True)

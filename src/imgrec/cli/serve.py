@@ -30,7 +30,7 @@ def serve_command(
     """
     import uvicorn
 
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
     from imgrec.server import ServerConfig, create_app
 
     def start() -> None:
@@ -57,4 +57,4 @@ def serve_command(
         server.handle_exit = stop_workers_first  # type: ignore[method-assign]
         server.run()
 
-    _run(start)
+    run_or_exit(start)

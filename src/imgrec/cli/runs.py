@@ -87,7 +87,7 @@ def list_runs(
     db: DbOption = None,
 ) -> None:
     """Recorded runs, newest first."""
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
     from imgrec.store.reports import summary_row
 
     def action() -> None:
@@ -96,7 +96,7 @@ def list_runs(
         runs = store.list_runs(status=status, experiment_id=exp_id, limit=limit)
         _show([summary_row(r) for r in runs], fmt, title="runs")
 
-    _run(action)
+    run_or_exit(action)
 
 
 @runs_app.command("show")
@@ -106,7 +106,7 @@ def show_run(
     db: DbOption = None,
 ) -> None:
     """One run: state, parameters, metrics, every epoch and its files."""
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
 
     def action() -> None:
         store = _store(db)
@@ -128,7 +128,7 @@ def show_run(
             _show(epochs, fmt, title="epochs")
             _show(artifacts, fmt, title=f"files (in {info.run_dir})")
 
-    _run(action)
+    run_or_exit(action)
 
 
 @runs_app.command("compare")
@@ -141,7 +141,7 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """Parameters and metrics side by side (parameters that differ, unless --all)."""
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
     from imgrec.store.reports import compare_runs
 
     def action() -> None:
@@ -149,7 +149,7 @@ def compare(
         infos = [store.get_run(r) for r in runs]
         _show(compare_runs(infos, all_params=all_params), fmt, title="comparison")
 
-    _run(action)
+    run_or_exit(action)
 
 
 @runs_app.command("export")
@@ -162,7 +162,7 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Every run as one flat row (parameters, config, metrics); JSON also has the epochs."""
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
     from imgrec.store.reports import rows_to_csv, rows_to_json
 
     def action() -> None:
@@ -189,13 +189,13 @@ def export(
         if out is not None:
             typer.echo(f"wrote {len(runs)} runs to {out}", err=True)
 
-    _run(action)
+    run_or_exit(action)
 
 
 @runs_app.command("experiments")
 def experiments(fmt: FormatOption = "table", db: DbOption = None) -> None:
     """Searches (`imgrec tune`): state, trials, best run."""
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
 
     def action() -> None:
         store = _store(db)
@@ -218,4 +218,4 @@ def experiments(fmt: FormatOption = "table", db: DbOption = None) -> None:
             )
         _show(rows, fmt, title="experiments")
 
-    _run(action)
+    run_or_exit(action)

@@ -19,9 +19,9 @@ T = TypeVar("T")
 
 
 def _guarded(action: Callable[[], T]) -> T:
-    from imgrec.cli import _run
+    from imgrec.cli.common import run_or_exit
 
-    return _run(action)
+    return run_or_exit(action)
 
 
 def explain_command(
