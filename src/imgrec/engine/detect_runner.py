@@ -176,6 +176,7 @@ def _train_and_evaluate(
         img_size=cfg.data.img_size,
         weights=cfg.model.weights,
         offline=settings.offline,
+        pretrained=cfg.model.pretrained,
         **cfg.model.options,
     )
     train_loader = _loader(data.by_split("train"), cfg, train=True)

