@@ -10,7 +10,9 @@ are written ``difficult=1``. VOC itself has no class list: a ``labels.txt`` (or 
 at the root, one name per line as CVAT and labelImg write it, gives the classes and their order;
 without one the classes are the sorted set of object names over all readable files. Object names
 missing from the list are appended (and reported). ``write_voc`` writes ``labels.txt``, so class
-order and classes without objects survive a round trip. Splits come from ``ImageSets/Main/{train,val,test}.txt`` (one id per line); ``trainval.txt``
+order and classes without objects survive a round trip.
+
+Splits come from ``ImageSets/Main/{train,val,test}.txt`` (one id per line); ``trainval.txt``
 counts, as train, only when neither ``train.txt`` nor ``val.txt`` exists. When those lists exist,
 an XML that none of them names is reported and skipped. The size in the XML is checked against
 the image, whose real (EXIF-transposed) size is used.
