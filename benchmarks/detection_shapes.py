@@ -44,21 +44,31 @@ def pycocotools_map(run_dir: Path) -> tuple[float, float]:
 
 
 def epochs_for(spec: str, model: str) -> int:
-    """``"12"`` for every model, or ``"tinydet=15,fcos=8"`` (models not named get 8)."""
+    """``"12"`` for every model, or ``"tinydet=15,fcos=8"`` (by family; others get 8)."""
     if spec.isdigit():
         return int(spec)
     pairs = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
-    return int(pairs.get(model, 8))
+    return int(pairs.get(model.split(":")[0], 8))
+
+
+def model_args(spec: str) -> list[str]:
+    """``"fcos:backbone=efficientnet_lite0:pretrained"`` -> the ``imgrec train`` model flags."""
+    name, *extras = spec.split(":")
+    flags = ["--model", name]
+    for extra in extras:
+        flags += ["-o", extra] if "=" in extra else [f"--{extra}"]
+    return flags
 
 
 def train_one(
     imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
+    run_name = model.replace(":", "-").replace("=", "-")
     command = [
-        imgrec, "train", str(data), "--task", "detect", "--model", model,
+        imgrec, "train", str(data), "--task", "detect", *model_args(model),
         "--epochs", str(epochs_for(args.epochs, model)), "--img-size", str(args.img_size),
         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
-        "--name", model, "--no-record", "--quiet",
+        "--name", run_name, "--no-record", "--quiet",
     ]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)

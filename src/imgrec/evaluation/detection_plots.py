@@ -89,10 +89,13 @@ def plot_detection_grid(
     path: str | Path,
     *,
     max_images: int = 16,
+    min_score: float = 0.25,
 ) -> Path:
     """A grid of images, true boxes in green and predictions in red with ``label score``.
 
-    Samples are drawn in the order given (the caller sorts them, e.g. worst first).
+    Samples are drawn in the order given (the caller sorts them, e.g. worst first). Only
+    predictions scoring ``min_score`` or more are drawn (evaluation keeps boxes down to 0.05:
+    drawn, their labels would hide the confident ones), the most confident last, on top.
     """
     n = min(len(samples), max(max_images, 0))
     if n == 0:
@@ -112,9 +115,19 @@ def plot_detection_grid(
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(image)
         _draw_boxes(ax, gt_boxes, gt_labels, None, classes=classes, color="tab:green")
-        _draw_boxes(ax, boxes, labels, np.asarray(scores), classes=classes, color="tab:red")
+        shown = np.asarray(scores, dtype=float).reshape(-1)
+        order = [j for j in np.argsort(shown, kind="stable") if shown[j] >= min_score]
+        _draw_boxes(
+            ax,
+            np.asarray(boxes, dtype=float).reshape(-1, 4)[order],
+            np.asarray(labels).reshape(-1)[order],
+            shown[order],
+            classes=classes,
+            color="tab:red",
+        )
         ax.set_xlim(0, image.shape[1])
         ax.set_ylim(image.shape[0], 0)
         ax.set_title(_shorten(str(title), 40), fontsize=8)
         ax.set_axis_off()
+    fig.suptitle(f"true boxes green, predictions (score >= {min_score:g}) red", fontsize=9)
     return _save(fig, path)
