@@ -70,12 +70,15 @@ def train_one(
         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
         "--name", run_name, "--no-record", "--quiet",
     ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
-    run_dir = Path(done.stdout.strip().splitlines()[-1])
+    run_dir = out / run_name
+    wall: float | None = None
+    if not (run_dir / "metrics.json").is_file():  # a finished run in --work is scored again
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
+        run_dir = Path(done.stdout.strip().splitlines()[-1])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ref_map, ref_ap50 = pycocotools_map(run_dir)
     return {
@@ -89,8 +92,29 @@ def train_one(
         and abs(ref_ap50 - metrics["map50"]) <= 1e-4,
         "train_wall_s": metrics["training"]["wall_time_s"],
         "epochs": metrics["training"]["epochs_completed"],
-        "process_wall_s": round(wall, 1),
+        "process_wall_s": round(wall, 1) if wall is not None else None,
+        "latency_batch1_ms": latency(run_dir, data),
         "run_dir": str(run_dir),
+    }
+
+
+def latency(run_dir: Path, data: Path, repeats: int = 30) -> dict[str, float]:
+    """Batch-1 CPU latency of ``imgrec.load(run).predict`` on one test image (p50/p95, ms)."""
+    import imgrec
+
+    image = next(iter(sorted((data / "images" / "test").glob("*"))))
+    model = imgrec.load(run_dir, device="cpu")
+    model.predict([image])  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.predict([image])
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50": round(times[len(times) // 2], 2),
+        "p95": round(times[int(len(times) * 0.95) - 1], 2),
+        "images_per_second": round(1000 / times[len(times) // 2], 1),
     }
 
 

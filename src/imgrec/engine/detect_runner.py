@@ -28,6 +28,7 @@ from imgrec.engine.runner import (
     _refuse_diverged,
     _run_dir_for_this_process,
     _status_of,
+    shared_run_dir,
     training_summary,
 )
 from imgrec.errors import DatasetError, RunError
@@ -124,8 +125,11 @@ def run_detection(
     dataset = _dataset_summary(data)
     write_json(run_dir / "data_report.json", dataset["report"])
     try:
-        watcher.started(run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=dataset)
-        metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress, watcher)
+        with shared_run_dir(run_dir):
+            watcher.started(run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=dataset)
+            metrics = _train_and_evaluate(
+                cfg, settings, data, run_dir, resume, show_progress, watcher
+            )
     except BaseException as exc:
         status, error = _status_of(exc), _describe(exc)
         update_run_status(run_dir, status=status, finished=now_iso(), error=error)

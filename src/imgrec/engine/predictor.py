@@ -103,7 +103,9 @@ class Predictor:
             ) from exc
         return cls(model, card, device=resolve_accelerator(device))
 
-    def _pixels(self, image: ImageInput) -> np.ndarray:
+    def pixels(self, image: ImageInput) -> np.ndarray:
+        """``image`` (path, PIL or array) resized and cropped as the model was trained, uint8
+        ``(H, W, 3)``; DatasetError when it cannot be read."""
         pre = self.card.preprocessing
         if isinstance(image, str | Path):
             pil = load_rgb(image)
@@ -142,7 +144,7 @@ class Predictor:
                 name = str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
                 prediction = Prediction(source=name)
                 try:
-                    pixels.append(self._pixels(item))
+                    pixels.append(self.pixels(item))
                     slots.append(prediction)
                 except DatasetError as exc:
                     prediction.error = str(exc)

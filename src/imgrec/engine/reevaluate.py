@@ -22,7 +22,8 @@ from imgrec.progress import TextProgress
 __all__ = ["reevaluate"]
 
 
-def _own_split(run_dir: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+def own_split(run_dir: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+    """The image paths and class indices of the run's own ``split`` (from its splits file)."""
     rows = [r for r in read_splits(run_dir / SPLITS_FILE) if r["split"] == split]
     if not rows:
         raise DatasetError(f"{run_dir / SPLITS_FILE}: the run has no '{split}' split.")
@@ -64,7 +65,7 @@ def reevaluate(
     pre = card.preprocessing
     progress = TextProgress("reading images", stream=stream) if stream else None
     if data is None:
-        paths, labels = _own_split(run_dir, split, card.classes)
+        paths, labels = own_split(run_dir, split, card.classes)
         samples = [
             Sample(path=p, label=int(y), split=None, sha256=f"path:{p}", width=0, height=0, mode="")
             for p, y in zip(paths, labels, strict=True)

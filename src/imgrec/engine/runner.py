@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,23 +138,17 @@ def run_classification(
     dataset = _dataset_summary(data)
     write_json(run_dir / "data_report.json", dataset["report"])
     write_splits(data.manifest, run_dir / SPLITS_FILE)
-    # Lightning's DDP launcher starts the other processes by re-running this command; they
-    # inherit the environment and so join this run directory instead of making their own.
-    previous = os.environ.get("IMGREC_RUN_DIR")
-    os.environ["IMGREC_RUN_DIR"] = str(run_dir)
     try:
-        watcher.started(run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=dataset)
-        metrics = _train_and_evaluate(cfg, settings, data, run_dir, resume, show_progress, watcher)
+        with shared_run_dir(run_dir):
+            watcher.started(run_dir=run_dir, config=cfg.model_dump(mode="json"), dataset=dataset)
+            metrics = _train_and_evaluate(
+                cfg, settings, data, run_dir, resume, show_progress, watcher
+            )
     except BaseException as exc:
         status, error = _status_of(exc), _describe(exc)
         update_run_status(run_dir, status=status, finished=now_iso(), error=error)
         watcher.finished(status=status, metrics=None, error=error, run_dir=run_dir)
         raise
-    finally:
-        if previous is None:
-            os.environ.pop("IMGREC_RUN_DIR", None)
-        else:
-            os.environ["IMGREC_RUN_DIR"] = previous
     update_run_status(run_dir, status="completed", finished=now_iso(), accuracy=metrics["accuracy"])
     watcher.finished(status="completed", metrics=metrics, error=None, run_dir=run_dir)
     return run_dir, metrics
@@ -384,6 +380,25 @@ def _refuse_diverged(history: list[dict[str, float]], *, has_best: bool) -> None
             f"training diverged: the loss became NaN or infinite at epoch {int(bad[0]['epoch'])}. "
             "Lower the learning rate (lr), or use precision 32 if mixed precision is on."
         )
+
+
+@contextlib.contextmanager
+def shared_run_dir(run_dir: Path) -> Iterator[None]:
+    """While training, ``IMGREC_RUN_DIR`` names ``run_dir``, then its old value is restored.
+
+    The one environment change the engine makes, on purpose: Lightning's DDP launcher starts the
+    other ranks by re-running this command, and they inherit the environment, so they join this
+    run directory instead of making their own (:func:`_run_dir_for_this_process`).
+    """
+    previous = os.environ.get("IMGREC_RUN_DIR")
+    os.environ["IMGREC_RUN_DIR"] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("IMGREC_RUN_DIR", None)
+        else:
+            os.environ["IMGREC_RUN_DIR"] = previous
 
 
 def _on_epoch(run_dir: Path, row: dict[str, float], observer: RunObserver) -> None:

@@ -20,7 +20,7 @@ from imgrec.engine.predictor import Predictor
 
 # The run's own split and another dataset are read exactly as `imgrec eval` reads them.
 from imgrec.engine.reevaluate import _other_dataset as other_dataset
-from imgrec.engine.reevaluate import _own_split as own_split
+from imgrec.engine.reevaluate import own_split
 from imgrec.errors import ConfigError
 from imgrec.explain.heatmaps import to_input
 from imgrec.models.base import ImageClassifier
@@ -208,7 +208,7 @@ def load_split_images(
     """
     paths, labels = own_split(run_dir, split, predictor.card.classes)
     keep = _pick(len(paths), max_images, seed)
-    return np.stack([predictor._pixels(paths[i]) for i in keep]), labels[keep]
+    return np.stack([predictor.pixels(paths[i]) for i in keep]), labels[keep]
 
 
 def load_dataset_images(
@@ -221,4 +221,4 @@ def load_dataset_images(
     """
     samples, labels, _ = other_dataset(data, predictor.card.classes, settings, None)
     keep = _pick(len(samples), max_images, seed)
-    return np.stack([predictor._pixels(samples[i].path) for i in keep]), labels[keep]
+    return np.stack([predictor.pixels(samples[i].path) for i in keep]), labels[keep]

@@ -139,7 +139,7 @@ def load_pixels(predictor: Predictor, image: ImageInput) -> tuple[str, np.ndarra
                 f"{source}: too large in pixels ({width}x{height} = {width * height} exceeds the "
                 f"limit of {limit}); downscale the image before explaining it."
             )
-    return source, predictor._pixels(image)
+    return source, predictor.pixels(image)
 
 
 def explain_images(

@@ -12,10 +12,11 @@ from imgrec.store.schemas import RunInfo
 
 __all__ = ["METRIC_KEYS", "compare_runs", "rows_to_csv", "rows_to_json", "summary_row"]
 
+# Run columns shown with the metrics; each run's final metrics by name come between them.
 METRIC_KEYS = (
     "status",
-    "accuracy",
-    "macro_f1",
+    "primary_metric",
+    "primary_value",
     "best_val",
     "epochs_completed",
     "train_time_s",
@@ -33,7 +34,8 @@ def summary_row(run: RunInfo) -> dict[str, Any]:
         "status": run.status,
         "model": run.model,
         "trial": where,
-        "accuracy": run.accuracy,
+        "metric": run.primary_metric,
+        "score": run.primary_value,
         "best_val": run.best_val,
         "epochs": run.epochs_completed,
         "train_s": run.train_time_s,
@@ -52,7 +54,9 @@ def compare_runs(runs: Sequence[RunInfo], *, all_params: bool = False) -> list[d
     keys: list[str] = []
     for flat in flats:
         keys += [k for k in flat if k not in keys]
-    skip = {"id", "name", "run_dir", "created_at", "finished_at", "error", *METRIC_KEYS}
+    scores = sorted({name for run in runs for name in run.scores})
+    metric_keys = [*METRIC_KEYS[:3], *scores, *METRIC_KEYS[3:]]
+    skip = {"id", "name", "run_dir", "created_at", "finished_at", "error", *metric_keys}
     rows: list[dict[str, Any]] = [
         {"key": "name", **dict(zip(columns, (r.name for r in runs), strict=True))}
     ]
@@ -66,7 +70,7 @@ def compare_runs(runs: Sequence[RunInfo], *, all_params: bool = False) -> list[d
         ):
             continue
         rows.append({"key": key, **dict(zip(columns, values, strict=True))})
-    for key in METRIC_KEYS:
+    for key in metric_keys:
         rows.append({"key": key, **dict(zip(columns, (f.get(key) for f in flats), strict=True))})
     return rows
 
