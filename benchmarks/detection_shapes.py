@@ -76,9 +76,10 @@ def train_one(
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
-        if done.returncode != 0:
+        lines = done.stdout.strip().splitlines()
+        if done.returncode != 0 or not lines:  # a stopped run prints no run directory
             return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
-        run_dir = Path(done.stdout.strip().splitlines()[-1])
+        run_dir = Path(lines[-1])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ref_map, ref_ap50 = pycocotools_map(run_dir)
     return {

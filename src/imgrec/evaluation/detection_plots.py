@@ -90,12 +90,14 @@ def plot_detection_grid(
     *,
     max_images: int = 16,
     min_score: float = 0.25,
+    max_boxes: int = 10,
 ) -> Path:
     """A grid of images, true boxes in green and predictions in red with ``label score``.
 
     Samples are drawn in the order given (the caller sorts them, e.g. worst first). Only
     predictions scoring ``min_score`` or more are drawn (evaluation keeps boxes down to 0.05:
-    drawn, their labels would hide the confident ones), the most confident last, on top.
+    drawn, their labels would hide the confident ones), at most ``max_boxes`` per image (a weak
+    model's many near-threshold boxes would cover the image), the most confident last, on top.
     """
     n = min(len(samples), max(max_images, 0))
     if n == 0:
@@ -116,7 +118,8 @@ def plot_detection_grid(
         ax.imshow(image)
         _draw_boxes(ax, gt_boxes, gt_labels, None, classes=classes, color="tab:green")
         shown = np.asarray(scores, dtype=float).reshape(-1)
-        order = [j for j in np.argsort(shown, kind="stable") if shown[j] >= min_score]
+        best = [j for j in np.argsort(-shown, kind="stable") if shown[j] >= min_score]
+        order = best[:max_boxes][::-1]
         _draw_boxes(
             ax,
             np.asarray(boxes, dtype=float).reshape(-1, 4)[order],
@@ -129,5 +132,8 @@ def plot_detection_grid(
         ax.set_ylim(image.shape[0], 0)
         ax.set_title(_shorten(str(title), 40), fontsize=8)
         ax.set_axis_off()
-    fig.suptitle(f"true boxes green, predictions (score >= {min_score:g}) red", fontsize=9)
+    fig.suptitle(
+        f"true boxes green, predictions red (score >= {min_score:g}, top {max_boxes} per image)",
+        fontsize=9,
+    )
     return _save(fig, path)
