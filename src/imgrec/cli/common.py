@@ -15,7 +15,12 @@ T = TypeVar("T")
 
 
 def run_or_exit(action: Callable[[], T]) -> T:
-    """``action()``; an imgrec error prints ``error: <message>`` and exits 2, Ctrl-C exits 130."""
+    """``action()``; an imgrec error prints ``error: <message>`` and exits 2, Ctrl-C exits 130,
+    SIGTERM 143.
+
+    Lightning stops training on SIGTERM by raising ``SIGTERMException``, a ``SystemExit`` without
+    a code, which would end the process with status 0 as if the run had finished.
+    """
     try:
         return action()
     except ImgrecError as exc:
@@ -24,6 +29,11 @@ def run_or_exit(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
+    except SystemExit as exc:
+        if type(exc).__name__ != "SIGTERMException":
+            raise
+        typer.echo("stopped by SIGTERM; `imgrec train --resume RUN` continues a run", err=True)
+        raise typer.Exit(143) from None
 
 
 def parse_pairs(pairs: list[str] | None, what: str) -> dict[str, Any]:
