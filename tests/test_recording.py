@@ -118,7 +118,7 @@ def test_a_killed_training_process_leaves_a_failed_run_not_a_running_one(
     )
     process = subprocess.Popen([sys.executable, "-c", code], env=env)
     store = open_store()
-    killed = kill_once_training(process, store)
+    killed = kill_once_training(process, store, checkpointed=True)
     assert store.get_run(killed.id).status == "running"  # nobody has looked yet
     time.sleep(3.5)
     cli = subprocess.run(
