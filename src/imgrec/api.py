@@ -187,14 +187,16 @@ def train(
     if record and settings.run_dir is None and is_rank_zero():
         recorder = queue_run(cfg, settings=settings, db=db, resume=run_dir)
     try:
-        run_dir, metrics = run_training(
+        outcome = run_training(
             cfg, settings=settings, run_dir=run_dir, show_progress=show_progress, observer=recorder
         )
     finally:
         if recorder is not None:
             recorder.store.close()
     run_id = recorder.run_id if recorder is not None else None
-    return TrainResult(run_dir=run_dir, metrics=metrics, config=cfg, run_id=run_id)
+    return TrainResult(
+        run_dir=outcome.run_dir, metrics=dict(outcome.report), config=cfg, run_id=run_id
+    )
 
 
 def open_store(db: str | None = None, *, settings: Settings | None = None) -> Any:

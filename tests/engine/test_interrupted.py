@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from imgrec.engine.runner import _status_of, was_interrupted
+from imgrec.engine.lifecycle import status_of, was_interrupted
 from imgrec.errors import RunStoppedError
 
 
@@ -34,5 +34,5 @@ def _lightning_style_exit() -> SystemExit:
     ids=["ctrl-c", "lightning-exit", "plain-exit", "error", "stopped"],
 )
 def test_status_of_an_ended_run(exc: BaseException, status: str) -> None:
-    assert _status_of(exc) == status
+    assert status_of(exc) == status
     assert was_interrupted(exc) == (status == "interrupted")

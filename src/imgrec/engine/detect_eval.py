@@ -42,7 +42,7 @@ def detect_images(
     out: list[dict[str, np.ndarray]] = []
     for start in range(0, len(images), batch):
         chunk = [
-            torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div(255).to(device)
+            torch.from_numpy(np.array(a, copy=True)).permute(2, 0, 1).float().div(255).to(device)
             for a in images[start : start + batch]
         ]
         for det in model(chunk):

@@ -4,8 +4,10 @@ so the web server reads objectives without importing it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from imgrec.engine.outcome import RunOutcome
 from imgrec.errors import ConfigError
 from imgrec.tasks.registry import get_task
 
@@ -76,12 +78,15 @@ def resolve_objectives(
 
 def objective_value(
     metric: str,
-    metrics: Mapping[str, Any],
+    result: RunOutcome | Mapping[str, Any],
     history: Sequence[Mapping[str, float]],
     *,
     task: str = "classify",
 ) -> float:
-    """A finished trial's value for ``metric`` (the best epoch for per-epoch metrics)."""
+    """A finished trial's value for ``metric`` (the best epoch for per-epoch metrics).
+
+    ``result`` is the run's :class:`~imgrec.engine.outcome.RunOutcome` or its ``metrics.json``.
+    """
     if metric in per_epoch_metrics(task):
         values = [float(row[metric]) for row in history if row.get(metric) is not None]
         if not values:
@@ -91,8 +96,16 @@ def objective_value(
             )
         maximise = get_task(task).metric(metric).direction == "max"
         return max(values) if maximise else min(values)
-    if metric == "latency_ms":
-        return float(metrics["inference"]["latency_batch1"]["p50_ms"])
-    if metric == "train_time_s":
-        return float(metrics["training"]["wall_time_s"])
-    return float(metrics[metric])
+    outcome = (
+        result
+        if isinstance(result, RunOutcome)
+        else RunOutcome.from_report(
+            result, run_dir=Path(), task=task, primary_metric=get_task(task).summary_metric
+        )
+    )
+    value = {"latency_ms": outcome.latency_ms, "train_time_s": outcome.train_time_s}.get(
+        metric, outcome.score(metric)
+    )
+    if value is None:
+        raise ConfigError(f"the finished run has no '{metric}' to optimise.")
+    return value

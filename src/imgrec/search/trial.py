@@ -221,7 +221,7 @@ def run_trial(
             if value is not None:
                 trial.report(float(value), step=row.epoch)
     try:
-        _, result = run_training(
+        outcome = run_training(
             cfg, settings=settings, observer=recorder, show_progress=show_progress, run_dir=run_dir
         )
     except TrialPrunedError as exc:
@@ -232,5 +232,5 @@ def run_trial(
         hand_back(trial, store=store, experiment_id=exp.id, run_id=run_id)
         raise KeyboardInterrupt from exc  # Optuna fails the trial; the worker stops
     history = [e.model_dump() for e in store.epochs(run_id)]
-    values = [objective_value(m, result, history, task=exp.task) for m in metrics]
+    values = [objective_value(m, outcome, history, task=exp.task) for m in metrics]
     return values[0] if len(values) == 1 else values

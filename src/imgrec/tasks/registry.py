@@ -52,8 +52,9 @@ class TaskSpec:
         formats: Names of the dataset layouts the task reads.
         metrics: Declared metrics; the first per-epoch one is the default monitor/objective.
         summary_metric: Key of the final result that ranks runs (``"accuracy"``, ``"map"``).
-        runner: ``"module:function"`` of the engine's training entry for this task; the engine
-            imports it by name, so tasks sit below the engine and never import it.
+        runner: ``"module:Class"`` of the engine's part of a run for this task (a
+            :class:`imgrec.engine.task_runner.TaskRunner`); the engine imports it by name, so
+            tasks sit below the engine and never import it.
     """
 
     name: ClassVar[str]

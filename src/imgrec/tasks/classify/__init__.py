@@ -25,7 +25,7 @@ class ClassifyTask(TaskSpec):
         MetricSpec("loss", "min", False, "Test loss"),
     )
     summary_metric: ClassVar[str] = "accuracy"
-    runner: ClassVar[str] = "imgrec.engine.runner:run_classification"
+    runner: ClassVar[str] = "imgrec.engine.classify_runner:ClassifyRunner"
 
     def recognises(self, folder: Path) -> str | None:
         """Class folders of images count as classification (the fallback layout)."""

@@ -25,7 +25,7 @@ class DetectTask(TaskSpec):
         MetricSpec("map75", "max", False, "Test AP75"),
     )
     summary_metric: ClassVar[str] = "map"
-    runner: ClassVar[str] = "imgrec.engine.detect_runner:run_detection"
+    runner: ClassVar[str] = "imgrec.engine.detect_runner:DetectRunner"
 
     def recognises(self, folder: Path) -> str | None:
         """``"coco"``, ``"yolo"`` or ``"voc"`` when ``folder`` has that layout."""
