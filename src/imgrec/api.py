@@ -650,25 +650,33 @@ def explain(
     run_dir: str | Path,
     images: Sequence[Any],
     *,
-    method: str = "gradcam",
+    method: str | None = None,
     target_class: str | None = None,
     layer: str | None = None,
     out: str | Path | None = None,
     device: str = "auto",
     options: Mapping[str, Any] | None = None,
+    detection: int | None = None,
+    conf: float | None = None,
+    top: int | None = None,
 ) -> list[Any]:
     """Heatmaps of why the model in ``run_dir`` predicts what it does for ``images``.
 
     Args:
         images: Files, folders (expanded), PIL images or uint8 arrays.
-        method: cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion.
+        method: cam, gradcam (the default), gradcam++, scorecam, eigencam, layercam, lime or
+            occlusion; for a detection run eigencam (the default) or gradcam.
         target_class: Explain this class instead of each image's prediction.
         layer: Layer for the CAM methods (default: the model's ``default_cam_layer``).
         out: Write overlay PNGs, raw ``.npy`` maps and ``explanations.json`` here.
         options: Method options (LIME ``num_samples``, occlusion ``window``/``stride``, ...).
+        detection: Detection runs: explain only each image's ``detection``-th box (1 = best).
+        conf: Detection runs: boxes scoring at least this are explained (0.25).
+        top: Detection runs: at most this many boxes per image (5).
 
     Returns:
-        One :class:`imgrec.explain.Explanation` per image.
+        One :class:`imgrec.explain.Explanation` per image, or for a detection run one
+        :class:`imgrec.explain.detections.DetectionExplanation` per image.
     """
     from imgrec.explain.run import explain_run
 
@@ -682,6 +690,9 @@ def explain(
             out=Path(out) if out is not None else None,
             device=_device(device),
             options=options,
+            detection=detection,
+            conf=conf,
+            top=top,
         )
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -28,13 +28,14 @@ def explain_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     images: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
     method: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--method",
             "-m",
-            help="cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion.",
+            help="cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion "
+            "[default: gradcam]; detection runs: eigencam (default) or gradcam.",
         ),
-    ] = "gradcam",
+    ] = None,
     target_class: Annotated[
         str | None,
         typer.Option("--class", help="Explain this class instead of the prediction."),
@@ -46,6 +47,16 @@ def explain_command(
         Path | None, typer.Option(help="Folder for overlays and maps [default: RUN_DIR/explain].")
     ] = None,
     samples: Annotated[int | None, typer.Option(help="LIME: perturbed images per image.")] = None,
+    detection: Annotated[
+        int | None,
+        typer.Option(help="Detection runs: explain only the K-th box of each image (1 = best)."),
+    ] = None,
+    conf: Annotated[
+        float | None, typer.Option(help="Detection runs: lowest box score [default: 0.25].")
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option(help="Detection runs: boxes per image [default: 5].")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Heatmaps of why the model predicts what it does: overlay PNGs and raw .npy maps."""
@@ -62,10 +73,16 @@ def explain_command(
             layer=layer,
             out=folder,
             options=options,
+            detection=detection,
+            conf=conf,
+            top=top,
         )
     )
     if as_json:
         typer.echo(json.dumps([e.to_dict() for e in results], indent=2))
+        return
+    if results and hasattr(results[0], "detections"):
+        _echo_detections(results, folder)
         return
     width = max(len(Path(e.source).name) for e in results)
     typer.echo(f"{'image':<{width}}  {'predicted':<16} {'explained':<16} {'prob':>6} {'time':>7}")
@@ -76,6 +93,22 @@ def explain_command(
         )
     layer_note = f" on layer {results[0].layer}" if results[0].layer else ""
     typer.echo(f"{results[0].method}{layer_note}: {len(results)} overlay(s) in {folder}")
+
+
+def _echo_detections(results: list[Any], folder: Path) -> None:
+    width = max(len(Path(e.source).name) for e in results)
+    typer.echo(f"{'image':<{width}}  {'#':>2} {'label':<16} {'score':>6}  box")
+    for e in results:
+        if not e.detections:
+            typer.echo(f"{Path(e.source).name:<{width}}  (no box above --conf)")
+        for d in e.detections:
+            box = ", ".join(f"{v:.0f}" for v in d.detection.box)
+            typer.echo(
+                f"{Path(e.source).name:<{width}}  {d.rank:>2} {d.detection.label:<16.16} "
+                f"{d.detection.score:>6.3f}  [{box}]"
+            )
+    count = sum(len(e.detections) for e in results)
+    typer.echo(f"{results[0].method} on {results[0].layer}: {count} overlay(s) in {folder}")
 
 
 def inspect_command(

@@ -6,7 +6,8 @@
 >>> e.heatmap.shape, e.label, e.probability          # ((H, W) in [0, 1], 'cat', 0.93)
 
 Methods: ``cam``, ``gradcam``, ``gradcam++``, ``scorecam``, ``eigencam``, ``layercam``
-(pytorch-grad-cam), ``lime`` (LIME on superpixels) and ``occlusion``. Names are imported
+(pytorch-grad-cam), ``lime`` (LIME on superpixels) and ``occlusion``; for detectors
+``eigencam`` and ``gradcam`` of one chosen box (:func:`explain_detections`). Names are imported
 lazily, so ``import imgrec.explain`` does not import torch.
 """
 
@@ -17,10 +18,13 @@ from typing import TYPE_CHECKING
 from imgrec._lazy import lazy_exports
 
 __all__ = [
+    "DetectionExplanation",
+    "ExplainedBox",
     "Explanation",
     "ModelSummary",
     "compute_heatmaps",
     "embedding_map",
+    "explain_detections",
     "explain_images",
     "feature_maps",
     "find_layer",
@@ -36,6 +40,9 @@ _LAZY = {
     "compute_heatmaps": "imgrec.explain.heatmaps",
     "Explanation": "imgrec.explain.explainer",
     "explain_images": "imgrec.explain.explainer",
+    "DetectionExplanation": "imgrec.explain.detections",
+    "ExplainedBox": "imgrec.explain.detections",
+    "explain_detections": "imgrec.explain.detections",
     "ModelSummary": "imgrec.explain.summary",
     "summarize": "imgrec.explain.summary",
     "embedding_map": "imgrec.explain.embedding",
@@ -49,6 +56,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from imgrec.explain.detections import DetectionExplanation, ExplainedBox, explain_detections
     from imgrec.explain.embedding import embedding_map
     from imgrec.explain.explainer import Explanation, explain_images
     from imgrec.explain.features import feature_maps, plot_feature_maps

@@ -8,12 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from imgrec.config import Settings
+from imgrec.engine.detect_predictor import Detection, DetectionPredictor
 from imgrec.engine.predictor import ImageInput, Predictor, expand_inputs
 from imgrec.errors import ConfigError, DatasetError
+from imgrec.explain.detections import DetectionExplanation, explain_detections
 from imgrec.explain.explainer import Explanation, classifier, explain_images, load_pixels
-from imgrec.explain.overlay import save_explanation
+from imgrec.explain.overlay import _stem, overlay, save_explanation, tile_grid, upscale
+from imgrec.models.card import ModelCard
 
 __all__ = ["INSPECT_VIEWS", "explain_run", "inspect_run"]
 
@@ -24,32 +28,56 @@ def explain_run(
     run_dir: Path,
     images: Sequence[ImageInput],
     *,
-    method: str = "gradcam",
+    method: str | None = None,
     target_class: str | None = None,
     layer: str | None = None,
     out: Path | None = None,
     device: str = "cpu",
     options: Mapping[str, Any] | None = None,
-) -> list[Explanation]:
+    detection: int | None = None,
+    conf: float | None = None,
+    top: int | None = None,
+) -> list[Explanation] | list[DetectionExplanation]:
     """Explain ``images`` (files, folders expanded, PIL images, arrays) with the run's model; with
     ``out``, write each overlay PNG and raw ``.npy`` map there and an ``explanations.json``.
 
+    A classification run (``method`` default ``gradcam``) gives one :class:`Explanation` per
+    image. A detection run (``method`` default ``eigencam``; see
+    :mod:`imgrec.explain.detections`) gives one
+    :class:`~imgrec.explain.detections.DetectionExplanation` per image with a map for each of its
+    ``top`` (5) boxes above ``conf`` (0.25), or only for the ``detection``-th (1-based).
+
     Raises:
+        ConfigError: an option the run's task does not take.
         DatasetError: no images given, or one cannot be read.
     """
+    detect_only = {"--detection": detection, "--conf": conf, "--top": top}
+    if ModelCard.load(run_dir).task == "detect":
+        classify_only = {"--class": target_class, "--layer": layer, "method options": options}
+        _refuse(classify_only, "a classification run", "detection run")
+        items = _items(images)
+        detector = DetectionPredictor.from_run_dir(run_dir, device=device)
+        found = explain_detections(
+            detector,
+            items,
+            method=method or "eigencam",
+            detection=detection,
+            conf=0.25 if conf is None else conf,
+            top=5 if top is None else top,
+        )
+        if out is not None:
+            _save_detections(found, out)
+        return found
+    _refuse(detect_only, "a detection run", "classification run")
     predictor = Predictor.from_run_dir(run_dir, device=device)
-    paths = [i for i in images if isinstance(i, str | Path)]
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise DatasetError(f"{missing[0]}: no such file or folder.")
-    items: list[ImageInput] = [
-        *expand_inputs(paths),
-        *(i for i in images if not isinstance(i, str | Path)),
-    ]
-    if not items:
-        raise DatasetError("no images to explain: pass image files or folders that hold some.")
+    items = _items(images)
     results = explain_images(
-        predictor, items, method=method, target_class=target_class, layer=layer, options=options
+        predictor,
+        items,
+        method=method or "gradcam",
+        target_class=target_class,
+        layer=layer,
+        options=options,
     )
     if out is not None:
         for index, e in enumerate(results):
@@ -67,6 +95,56 @@ def explain_run(
             json.dumps([e.to_dict() for e in results], indent=2) + "\n"
         )
     return results
+
+
+def _save_detections(results: Sequence[DetectionExplanation], out_dir: str | Path) -> Path:
+    """Write per box ``<index>-<name>-det<rank>-<method>-<label>.png`` (image | overlay, box
+    drawn on both) and ``.npy`` (the raw map), and ``explanations.json``; returns the JSON."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, e in enumerate(results):
+        for box in e.detections:
+            label = "".join(c if c.isalnum() or c in "_.-" else "_" for c in box.detection.label)
+            stem = f"{_stem(e.source, index)}-det{box.rank}-{e.method}-{label[:40]}"
+            big = upscale(e.pixels)
+            scale = big.shape[0] / e.pixels.shape[0]
+            heat = upscale(box.heatmap, smooth=True)[: big.shape[0], : big.shape[1]]
+            tiles = [_draw_box(t, box.detection, scale) for t in (big, overlay(big, heat))]
+            Image.fromarray(tile_grid(tiles, columns=2, gap=4)).save(folder / f"{stem}.png")
+            np.save(folder / f"{stem}.npy", box.heatmap.astype(np.float32))
+            box.png, box.npy = str(folder / f"{stem}.png"), str(folder / f"{stem}.npy")
+    path = folder / "explanations.json"
+    path.write_text(json.dumps([e.to_dict() for e in results], indent=2) + "\n")
+    return path
+
+
+def _draw_box(tile: np.ndarray, det: Detection, scale: float) -> np.ndarray:
+    picture = Image.fromarray(tile)
+    draw = ImageDraw.Draw(picture)
+    box = [v * scale for v in det.box]
+    draw.rectangle(box, outline=(255, 0, 255), width=max(2, round(min(picture.size) / 120)))
+    draw.text((box[0] + 3, box[1] + 2), f"{det.label} {det.score:.2f}", fill=(255, 0, 255))
+    return np.asarray(picture)
+
+
+def _refuse(given: Mapping[str, Any], needs: str, this: str) -> None:
+    named = [name for name, value in given.items() if value is not None]
+    if named:
+        raise ConfigError(f"{', '.join(named)} only apply to {needs}; this is a {this}.")
+
+
+def _items(images: Sequence[ImageInput]) -> list[ImageInput]:
+    paths = [i for i in images if isinstance(i, str | Path)]
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise DatasetError(f"{missing[0]}: no such file or folder.")
+    items: list[ImageInput] = [
+        *expand_inputs(paths),
+        *(i for i in images if not isinstance(i, str | Path)),
+    ]
+    if not items:
+        raise DatasetError("no images to explain: pass image files or folders that hold some.")
+    return items
 
 
 def inspect_run(
