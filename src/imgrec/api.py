@@ -317,20 +317,20 @@ def tune(
             given.update(load_yaml(config) if isinstance(config, str | Path) else config)
         raw = default_space(user_keys=dotted_keys(given), task=base.task)
     url = db or settings.database_url
-    store = Store(url)
-    exp, notes = create_experiment(
-        store,
-        base=base,
-        space=parse_space(raw, origin=origin),
-        objectives=resolve_objectives(list(metrics), list(directions), task=base.task),
-        sampler=sampler,
-        pruner=pruner,
-        n_trials=trials,
-        timeout_s=timeout,
-        name=name,
-        out=out,
-        settings=settings,
-    )
+    with Store(url) as store:
+        exp, notes = create_experiment(
+            store,
+            base=base,
+            space=parse_space(raw, origin=origin),
+            objectives=resolve_objectives(list(metrics), list(directions), task=base.task),
+            sampler=sampler,
+            pruner=pruner,
+            n_trials=trials,
+            timeout_s=timeout,
+            name=name,
+            out=out,
+            settings=settings,
+        )
     if show_progress:
         for note in notes:
             sys.stderr.write(f"note: {note}\n")
@@ -372,8 +372,8 @@ def worker(
 
 def cancel_experiment(name: str, *, db: str | None = None) -> None:
     """Stop an experiment: no new trials start, running ones stop after their epoch."""
-    store = open_store(db)
-    store.set_experiment_status(store.get_experiment(name).id, "cancelled")
+    with open_store(db) as store:
+        store.set_experiment_status(store.get_experiment(name).id, "cancelled")
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
@@ -731,3 +731,20 @@ def inspect(
         device=_device(device),
         settings=settings,
     )
+
+
+def classifier_models(pattern: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The registered classifier names matching ``pattern`` (glob), each with its options."""
+    from imgrec.models.registry import list_models, model_options
+
+    return [(name, model_options(name)) for name in list_models(pattern)]
+
+
+def request_stop() -> bool:
+    """Ask a running search to stop after its current epoch; False if it was asked already."""
+    from imgrec.search.trial import STOP_REQUESTED
+
+    if STOP_REQUESTED.is_set():
+        return False
+    STOP_REQUESTED.set()
+    return True

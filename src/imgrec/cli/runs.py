@@ -91,10 +91,10 @@ def list_runs(
     from imgrec.store.reports import summary_row
 
     def action() -> None:
-        store = _store(db)
-        exp_id = store.get_experiment(experiment).id if experiment else None
-        runs = store.list_runs(status=status, experiment_id=exp_id, limit=limit)
-        _show([summary_row(r) for r in runs], fmt, title="runs")
+        with _store(db) as store:
+            exp_id = store.get_experiment(experiment).id if experiment else None
+            runs = store.list_runs(status=status, experiment_id=exp_id, limit=limit)
+            _show([summary_row(r) for r in runs], fmt, title="runs")
 
     run_or_exit(action)
 
@@ -109,24 +109,28 @@ def show_run(
     from imgrec.cli.common import run_or_exit
 
     def action() -> None:
-        store = _store(db)
-        info = store.get_run(run)
-        epochs = [e.model_dump() for e in store.epochs(info.id)]
-        artifacts = [a.model_dump() for a in store.artifacts(info.id)]
-        if fmt == "json":
-            from imgrec.store.reports import rows_to_json
+        with _store(db) as store:
+            info = store.get_run(run)
+            epochs = [e.model_dump() for e in store.epochs(info.id)]
+            artifacts = [a.model_dump() for a in store.artifacts(info.id)]
+            if fmt == "json":
+                from imgrec.store.reports import rows_to_json
 
-            typer.echo(
-                rows_to_json(
-                    {"run": info.model_dump(mode="json"), "epochs": epochs, "artifacts": artifacts}
+                typer.echo(
+                    rows_to_json(
+                        {
+                            "run": info.model_dump(mode="json"),
+                            "epochs": epochs,
+                            "artifacts": artifacts,
+                        }
+                    )
                 )
-            )
-            return
-        flat = info.flat()
-        _show([{"key": k, "value": v} for k, v in flat.items()], fmt, title=f"run {info.id}")
-        if fmt == "table":
-            _show(epochs, fmt, title="epochs")
-            _show(artifacts, fmt, title=f"files (in {info.run_dir})")
+                return
+            flat = info.flat()
+            _show([{"key": k, "value": v} for k, v in flat.items()], fmt, title=f"run {info.id}")
+            if fmt == "table":
+                _show(epochs, fmt, title="epochs")
+                _show(artifacts, fmt, title=f"files (in {info.run_dir})")
 
     run_or_exit(action)
 
@@ -145,9 +149,9 @@ def compare(
     from imgrec.store.reports import compare_runs
 
     def action() -> None:
-        store = _store(db)
-        infos = [store.get_run(r) for r in runs]
-        _show(compare_runs(infos, all_params=all_params), fmt, title="comparison")
+        with _store(db) as store:
+            infos = [store.get_run(r) for r in runs]
+            _show(compare_runs(infos, all_params=all_params), fmt, title="comparison")
 
     run_or_exit(action)
 
@@ -166,28 +170,28 @@ def export(
     from imgrec.store.reports import rows_to_csv, rows_to_json
 
     def action() -> None:
-        store = _store(db)
-        exp_id = store.get_experiment(experiment).id if experiment else None
-        runs = store.list_runs(experiment_id=exp_id)
-        handle = out.open("w", newline="") if out is not None else sys.stdout
-        try:
-            if fmt == "csv":
-                rows_to_csv([r.flat() for r in runs], handle)
-            elif fmt == "json":
-                rows = [
-                    r.model_dump(mode="json")
-                    | {"epochs": [e.model_dump() for e in store.epochs(r.id)]}
-                    for r in runs
-                ]
-                handle.write(rows_to_json(rows) + "\n")
-            else:
-                typer.echo(f"error: --format must be csv or json (got '{fmt}')", err=True)
-                raise typer.Exit(2)
-        finally:
+        with _store(db) as store:
+            exp_id = store.get_experiment(experiment).id if experiment else None
+            runs = store.list_runs(experiment_id=exp_id)
+            handle = out.open("w", newline="") if out is not None else sys.stdout
+            try:
+                if fmt == "csv":
+                    rows_to_csv([r.flat() for r in runs], handle)
+                elif fmt == "json":
+                    rows = [
+                        r.model_dump(mode="json")
+                        | {"epochs": [e.model_dump() for e in store.epochs(r.id)]}
+                        for r in runs
+                    ]
+                    handle.write(rows_to_json(rows) + "\n")
+                else:
+                    typer.echo(f"error: --format must be csv or json (got '{fmt}')", err=True)
+                    raise typer.Exit(2)
+            finally:
+                if out is not None:
+                    handle.close()
             if out is not None:
-                handle.close()
-        if out is not None:
-            typer.echo(f"wrote {len(runs)} runs to {out}", err=True)
+                typer.echo(f"wrote {len(runs)} runs to {out}", err=True)
 
     run_or_exit(action)
 
@@ -198,24 +202,24 @@ def experiments(fmt: FormatOption = "table", db: DbOption = None) -> None:
     from imgrec.cli.common import run_or_exit
 
     def action() -> None:
-        store = _store(db)
-        rows = []
-        for e in store.list_experiments():
-            counts = store.run_counts(e.id)
-            done = counts.get("completed", 0) + counts.get("pruned", 0)
-            rows.append(
-                {
-                    "id": e.id,
-                    "name": e.name,
-                    "status": e.status,
-                    "trials": f"{done}/{e.n_trials}",
-                    "failed": counts.get("failed", 0),
-                    "objectives": ", ".join(f"{m} ({d})" for m, d in e.objectives),
-                    "best_run": e.best_run_id,
-                    "best": e.summary.get("best_value"),
-                    "created": e.created_at,
-                }
-            )
-        _show(rows, fmt, title="experiments")
+        with _store(db) as store:
+            rows = []
+            for e in store.list_experiments():
+                counts = store.run_counts(e.id)
+                done = counts.get("completed", 0) + counts.get("pruned", 0)
+                rows.append(
+                    {
+                        "id": e.id,
+                        "name": e.name,
+                        "status": e.status,
+                        "trials": f"{done}/{e.n_trials}",
+                        "failed": counts.get("failed", 0),
+                        "objectives": ", ".join(f"{m} ({d})" for m, d in e.objectives),
+                        "best_run": e.best_run_id,
+                        "best": e.summary.get("best_value"),
+                        "created": e.created_at,
+                    }
+                )
+            _show(rows, fmt, title="experiments")
 
     run_or_exit(action)

@@ -253,10 +253,10 @@ def models(
     pattern: Annotated[str | None, typer.Argument(help="Filter, e.g. 'res*'.")] = None,
 ) -> None:
     """List the registered model names and their options."""
-    from imgrec.models.registry import list_models, model_options
+    from imgrec.api import classifier_models
 
-    for name in list_models(pattern):
-        options = ", ".join(f"{k}={v!r}" for k, v in model_options(name).items())
+    for name, found in classifier_models(pattern):
+        options = ", ".join(f"{k}={v!r}" for k, v in found.items())
         typer.echo(f"{name:<14} {options}")
     typer.echo("tv:<name>      any torchvision classifier, e.g. tv:mobilenet_v3_small")
     typer.echo("detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite (--task detect)")

@@ -118,11 +118,10 @@ def tune_command(
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
-    from imgrec.search.trial import STOP_REQUESTED
+    from imgrec.api import request_stop
 
-    if STOP_REQUESTED.is_set():
+    if not request_stop():
         return  # one stop is enough: a second interrupt must not break the hand-back
-    STOP_REQUESTED.set()
     raise KeyboardInterrupt
 
 

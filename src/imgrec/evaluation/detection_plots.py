@@ -5,7 +5,6 @@ Drawn like :mod:`imgrec.evaluation.plots`: on matplotlib's Agg canvas, never thr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +13,13 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from imgrec.evaluation.detection import PrecisionRecallCurve
-from imgrec.evaluation.plots import _new_figure, _save, _shorten, plot_confusion_matrix
+from imgrec.evaluation.plots import (
+    _new_figure,
+    _save,
+    _shorten,
+    image_grid,
+    plot_confusion_matrix,
+)
 
 __all__ = ["DetectionSample", "plot_detection_confusion", "plot_detection_grid", "plot_pr_curves"]
 
@@ -100,15 +105,10 @@ def plot_detection_grid(
     model's many near-threshold boxes would cover the image), the most confident last, on top.
     """
     n = min(len(samples), max(max_images, 0))
-    if n == 0:
-        fig = _new_figure(4.0, 2.0)
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, "no images to show", ha="center", va="center")
-        ax.set_axis_off()
-        return _save(fig, path)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    fig = _new_figure(3.2 * cols, 3.4 * rows)
+    grid = image_grid(n, path, cell=(3.2, 3.4), empty="no images to show")
+    if isinstance(grid, Path):
+        return grid
+    fig, rows, cols = grid
     for i, (image, gt_boxes, gt_labels, boxes, scores, labels, title) in enumerate(samples[:n]):
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:

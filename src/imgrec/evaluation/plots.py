@@ -17,6 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 __all__ = [
+    "image_grid",
     "plot_confusion_matrix",
     "plot_learning_curves",
     "plot_reliability_diagram",
@@ -39,6 +40,25 @@ def _save(fig: Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", bbox_inches="tight")
     return path
+
+
+def image_grid(
+    n: int, path: str | Path, *, cell: tuple[float, float], empty: str
+) -> tuple[Figure, int, int] | Path:
+    """A near-square figure for ``n`` image panels of ``cell`` inches: ``(figure, rows, cols)``.
+
+    With nothing to show, a small figure saying ``empty`` is saved to ``path`` and its path
+    returned instead, so a run directory never misses a plot it promises.
+    """
+    if n <= 0:
+        fig = _new_figure(4.0, 2.0)
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, empty, ha="center", va="center")
+        ax.set_axis_off()
+        return _save(fig, path)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    return _new_figure(cell[0] * cols, cell[1] * rows), rows, cols
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -180,16 +200,10 @@ def plot_worst_mistakes(
             f"{images.shape}"
         )
     n = min(n, max(max_images, 0))
-    if n == 0:
-        fig = _new_figure(4.0, 2.0)
-        ax = fig.add_subplot()
-        ax.text(0.5, 0.5, "no mistakes to show", ha="center", va="center")
-        ax.set_axis_off()
-        return _save(fig, path)
-
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    fig = _new_figure(2.4 * cols, 2.6 * rows)
+    grid = image_grid(n, path, cell=(2.4, 2.6), empty="no mistakes to show")
+    if isinstance(grid, Path):
+        return grid
+    fig, rows, cols = grid
     for i in range(n):
         ax = fig.add_subplot(rows, cols, i + 1)
         image = images[i]

@@ -123,16 +123,18 @@ def run_local_workers(
             study = optuna.load_study(study_name=exp.name, storage=storage)
             progress.update(study, deadline=exp.deadline, now=utcnow())
 
-    store = Store(url)
-    if workers == 1:
-        Worker(url, settings, experiment=exp.name, show_progress=verbose, on_trial_end=report).run(
-            until_done=True
-        )
-    else:
-        _run_processes(exp, url=url, workers=workers, report=report, store=store, storage=storage)
-    finalise_if_done(store, storage, exp.name)
-    report()
-    return store.get_experiment(exp.name)
+    with Store(url) as store:
+        if workers == 1:
+            Worker(
+                url, settings, experiment=exp.name, show_progress=verbose, on_trial_end=report
+            ).run(until_done=True)
+        else:
+            _run_processes(
+                exp, url=url, workers=workers, report=report, store=store, storage=storage
+            )
+        finalise_if_done(store, storage, exp.name)
+        report()
+        return store.get_experiment(exp.name)
 
 
 def _run_processes(

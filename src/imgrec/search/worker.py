@@ -132,19 +132,22 @@ class Worker:
             until_done: With ``experiment``: also wait while other workers still run its
                 trials (a dead one's trial may come back to be retried).
         """
-        while True:
-            if STOP_REQUESTED.is_set():
-                raise KeyboardInterrupt
-            if self.run_one() is not None:
-                continue
-            if self.experiment is not None:
-                done = finalise_if_done(self.store, self.storage, self.experiment)
-                if until_done and not done:
-                    time.sleep(self.poll_s)
+        try:
+            while True:
+                if STOP_REQUESTED.is_set():
+                    raise KeyboardInterrupt
+                if self.run_one() is not None:
                     continue
-            if not wait:
-                return self.trials_run
-            time.sleep(self.poll_s)
+                if self.experiment is not None:
+                    done = finalise_if_done(self.store, self.storage, self.experiment)
+                    if until_done and not done:
+                        time.sleep(self.poll_s)
+                        continue
+                if not wait:
+                    return self.trials_run
+                time.sleep(self.poll_s)
+        finally:
+            self.store.close()  # its pool; a later call reconnects
 
 
 def finalise_if_done(store: Store, storage: optuna.storages.BaseStorage, name: str) -> bool:

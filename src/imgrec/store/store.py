@@ -64,7 +64,14 @@ class Store(ExperimentQueries, WebQueries):
         return f"Store({safe_url(self.url)!r})"
 
     def close(self) -> None:
+        """Release the connection pool (the store stays usable: a later call reconnects)."""
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
