@@ -19,7 +19,7 @@ from imgrec.errors import DatasetError
 from imgrec.evaluation.writers import write_json
 from imgrec.progress import TextProgress
 
-__all__ = ["reevaluate"]
+__all__ = ["own_split", "read_other_dataset", "reevaluate"]
 
 
 def own_split(run_dir: Path, split: str, classes: list[str]) -> tuple[list[Path], np.ndarray]:
@@ -31,9 +31,11 @@ def own_split(run_dir: Path, split: str, classes: list[str]) -> tuple[list[Path]
     return [Path(r["path"]) for r in rows], np.asarray([index[r["label"]] for r in rows])
 
 
-def _other_dataset(
+def read_other_dataset(
     data: Path, classes: list[str], settings: Settings, progress: TextProgress | None
 ) -> tuple[list[Sample], np.ndarray, list[str]]:
+    """The test split (else every sample) of another dataset with the model's class names,
+    their label indices in ``classes`` and the dataset's classes; unknown classes raise."""
     manifest = ingest(data, extract_root=settings.datasets_dir, progress=progress)
     unknown = sorted(set(manifest.classes) - set(classes))
     if unknown:
@@ -73,7 +75,7 @@ def reevaluate(
         source = f"{run_dir.name}:{split}"
         cache_dir = None  # paths only, no content hashes to key a cache on
     else:
-        samples, labels, _ = _other_dataset(data, card.classes, settings, progress)
+        samples, labels, _ = read_other_dataset(data, card.classes, settings, progress)
         source = str(data)
         cache_dir = settings.cache_dir
     images = decode_to_array(

@@ -19,8 +19,7 @@ from imgrec.config import Settings
 from imgrec.engine.predictor import Predictor
 
 # The run's own split and another dataset are read exactly as `imgrec eval` reads them.
-from imgrec.engine.reevaluate import _other_dataset as other_dataset
-from imgrec.engine.reevaluate import own_split
+from imgrec.engine.reevaluate import own_split, read_other_dataset
 from imgrec.errors import ConfigError
 from imgrec.explain.heatmaps import to_input
 from imgrec.models.base import ImageClassifier
@@ -219,6 +218,6 @@ def load_dataset_images(
     Raises:
         DatasetError: the dataset has classes the model does not know, or no usable images.
     """
-    samples, labels, _ = other_dataset(data, predictor.card.classes, settings, None)
+    samples, labels, _ = read_other_dataset(data, predictor.card.classes, settings, None)
     keep = _pick(len(samples), max_images, seed)
     return np.stack([predictor.pixels(samples[i].path) for i in keep]), labels[keep]
