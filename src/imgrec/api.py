@@ -118,6 +118,10 @@ def _task_for(asked: str | None, data_path: str | Path) -> str:
     from imgrec.tasks.registry import resolve_task
 
     folder = Path(data_path).expanduser()
+    if folder.is_file() and folder.suffix.lower() == ".zip":  # look inside: the same cached
+        from imgrec.data.zipcache import extract_cached  # extraction training reads later
+
+        folder, _ = extract_cached(folder, Settings().datasets_dir, peek=True)
     return resolve_task(asked, folder if folder.is_dir() else None, source=data_path)
 
 
@@ -570,16 +574,13 @@ def check_detection_data(
     split_seed: int = 0,
 ) -> DetectionCheck:
     """Read and validate a COCO, YOLO or VOC dataset (folder or zip); nothing is modified."""
-    import tempfile
-
     from imgrec.data.detection import read_detection
 
     settings = Settings()
     settings.datasets_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="check-", dir=settings.datasets_dir))
-    dataset = read_detection(
+    dataset = read_detection(  # a zip is extracted once, by content, and reused (as training)
         Path(path),
-        work_dir=work,
+        work_dir=settings.datasets_dir,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imgrec.data import archive
 from imgrec.data import ingest as ingest_module
 from imgrec.data.ingest import ingest
 from imgrec.errors import DatasetError
@@ -148,7 +149,7 @@ def test_zip_is_extracted_once_and_reused(tmp_path: Path, monkeypatch: pytest.Mo
     def fail(*_: object, **__: object) -> None:
         raise AssertionError("extracted twice")
 
-    monkeypatch.setattr(ingest_module, "extract_zip", fail)
+    monkeypatch.setattr(archive, "extract_zip", fail)  # zipcache extracts through archive
     again = ingest(str(zpath), extract_root=tmp_path / "x")
     assert again.fingerprint() == m.fingerprint() and again.root == m.root
     assert any(n.startswith("zip already extracted") for n in again.notes)

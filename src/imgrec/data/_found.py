@@ -1,7 +1,7 @@
-"""What a layout reader hands to :mod:`imgrec.data.ingest` before any image is decoded.
+"""What a classification format reader hands to :mod:`imgrec.data.ingest` before decoding.
 
-Shared by the folder readers in :mod:`imgrec.data.ingest` and the CSV/TSV reader in
-:mod:`imgrec.data.csv_source`, so neither has to import the other's internals.
+Shared by the readers in :mod:`imgrec.data.formats` and the CSV/TSV parser in
+:mod:`imgrec.data.csv_source`; public as ``imgrec.data.formats.Found`` and ``Candidate``.
 """
 
 from __future__ import annotations

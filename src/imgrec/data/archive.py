@@ -57,14 +57,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extraction_dir(archive: Path, root: Path) -> Path:
+def extraction_dir(archive: Path, root: Path, *, digest: str | None = None) -> Path:
     """The folder under ``root`` where ``archive`` is (or will be) extracted.
 
-    The name joins the zip's stem and the start of its sha256, so the same bytes always map to the
-    same folder (a second ingest reuses it) and a changed zip gets a new one.
+    The name joins the zip's stem and the start of its sha256 (``digest`` when the caller already
+    knows it, else the file is read), so the same bytes always map to the same folder (a second
+    ingest reuses it) and a changed zip gets a new one.
     """
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(archive).stem).strip("_")[:40] or "archive"
-    return Path(root) / f"{stem}-{sha256_file(Path(archive))[:16]}"
+    return Path(root) / f"{stem}-{(digest or sha256_file(Path(archive)))[:16]}"
 
 
 def _refuse(archive: Path, entry: str, why: str, todo: str) -> UnsafeArchiveError:

@@ -7,12 +7,14 @@ into 8-bit RGB, transparency composited on white. Pillow's decompression-bomb gu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from imgrec.errors import DatasetError
 
@@ -29,6 +31,7 @@ __all__ = [
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})  # EXIF orientations that transpose (exif_transpose)
 _RESAMPLE = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -51,8 +54,9 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def _open_decoded(path: Path) -> tuple[Image.Image, str, str | None]:
-    """Open and fully decode ``path``; return (EXIF-transposed image, original mode, format).
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """Open ``path`` for decoding; Pillow's errors inside the block become DatasetErrors.
 
     Raises:
         DatasetError: with a short reason: zero bytes, not an image, truncated, too large in
@@ -74,12 +78,7 @@ def _open_decoded(path: Path) -> tuple[Image.Image, str, str | None]:
                     f"{img.width}x{img.height} = {img.width * img.height} pixels exceeds the "
                     f"limit of {limit} pixels"
                 )
-            img.load()
-            mode, fmt = img.mode, img.format
-            oriented = ImageOps.exif_transpose(img)
-            if oriented is img:
-                oriented = img.copy()
-            return oriented, mode, fmt
+            yield img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DatasetError(f"{path}: too large in pixels ({exc})") from exc
     except UnidentifiedImageError as exc:
@@ -91,14 +90,43 @@ def _open_decoded(path: Path) -> tuple[Image.Image, str, str | None]:
         raise DatasetError(f"{path}: unreadable ({text})") from exc
 
 
+def _open_decoded(path: Path) -> tuple[Image.Image, str, str | None]:
+    """Open and fully decode ``path``; return (EXIF-transposed image, original mode, format).
+
+    Raises:
+        DatasetError: as :func:`_opened`.
+    """
+    with _opened(path) as img:
+        img.load()
+        mode, fmt = img.mode, img.format
+        oriented = ImageOps.exif_transpose(img)
+        if oriented is img:
+            oriented = img.copy()
+        return oriented, mode, fmt
+
+
 def probe_image(path: str | Path) -> ImageInfo:
     """Decode ``path`` completely (to catch truncation) and report its size and mode.
+
+    Every byte of the file is decoded; a JPEG at 1/8 scale (``Image.draft``: libjpeg still
+    entropy-decodes the whole stream, so a truncated or corrupt one fails as at full size, but
+    skips most of the inverse DCT and colour conversion). The size is the full one after EXIF
+    orientation. This relies on ``ImageFile.LOAD_TRUNCATED_IMAGES`` staying False (the default;
+    imgrec never sets it): with it on, Pillow pads a truncated image instead of failing.
 
     Raises:
         DatasetError: the image cannot be used; the message starts with the path and a reason.
     """
-    img, mode, fmt = _open_decoded(Path(path))
-    return ImageInfo(width=img.width, height=img.height, mode=mode, format=fmt)
+    path = Path(path)
+    with _opened(path) as img:
+        width, height = img.size
+        if img.format == "JPEG":
+            img.draft(None, (1, 1))  # the largest DCT scale-down (1/8); mode unchanged
+        img.load()
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        if orientation in _SWAPS_SIDES:
+            width, height = height, width
+        return ImageInfo(width=width, height=height, mode=img.mode, format=img.format)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

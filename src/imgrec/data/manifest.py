@@ -17,7 +17,10 @@ __all__ = ["SPLITS", "Layout", "Manifest", "Sample", "SkippedFile", "Split"]
 
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
-Layout = Literal["imagefolder", "split-folders", "csv", "idx"]
+# The name of the format reader that read the dataset (imgrec.data.formats); the built-in
+# classification ones are "imagefolder", "split-folders", "csv" and "idx". A str, not a Literal,
+# so a registered reader can name its own layout.
+Layout = str
 
 
 @dataclass(frozen=True)

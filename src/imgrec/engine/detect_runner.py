@@ -47,12 +47,10 @@ def read_detection_data(cfg: RunConfig, settings: Settings) -> DetectionDataset:
     """The dataset of ``cfg.data.path`` read by the detection readers, with its splits."""
     assert cfg.data.path is not None
     source = Path(cfg.data.path).expanduser().resolve()
-    stamp = f"{source}:{source.stat().st_mtime_ns if source.exists() else 0}"
-    work = settings.datasets_dir / f"detect-{hashlib.sha256(stamp.encode()).hexdigest()[:12]}"
-    work.mkdir(parents=True, exist_ok=True)
-    return read_detection(
+    settings.datasets_dir.mkdir(parents=True, exist_ok=True)
+    return read_detection(  # a zip is extracted once per content into datasets_dir, then reused
         source,
-        work_dir=work,
+        work_dir=settings.datasets_dir,
         val_fraction=cfg.data.val_fraction,
         test_fraction=cfg.data.test_fraction,
         split_seed=cfg.data.split_seed,

@@ -1,50 +1,44 @@
-"""Find a detection dataset's layout and read it (folder or zip)."""
+"""Find a detection dataset's layout and read it (folder or zip).
+
+The layouts are the ``detect`` readers of the format registry (:mod:`imgrec.data.formats`;
+COCO, YOLO and VOC are built in), probed highest priority first.
+"""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from imgrec.data.archive import extract_zip
 from imgrec.data.detection._common import assign_splits
-from imgrec.data.detection.coco import coco_files, read_coco
-from imgrec.data.detection.model import LAYOUTS, DetectionDataset, Layout
-from imgrec.data.detection.voc import read_voc
-from imgrec.data.detection.yolo import YAML_NAMES, read_yolo
+from imgrec.data.detection.model import DetectionDataset
+from imgrec.data.formats import FormatReader, ReadContext, describe_formats, find_format
+from imgrec.data.zipcache import extract_cached
 from imgrec.errors import DatasetError
 
-READERS: dict[Layout, Callable[[Path, Path], DetectionDataset]] = {
-    "coco": read_coco,
-    "yolo": read_yolo,
-    "voc": read_voc,
-}
+__all__ = ["detect_layout", "read_detection"]
+
+_TASK = "detect"
 
 
-def detect_layout(folder: Path) -> Layout | None:
-    """``"coco"``, ``"yolo"`` or ``"voc"`` from the files ``folder`` holds, else ``None``."""
+def detect_layout(folder: Path) -> str | None:
+    """The name of the detection layout ``folder`` holds (``"coco"``, ``"yolo"``, ``"voc"``, or
+    a registered reader's), else ``None``."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    if coco_files(folder):
-        return "coco"
-    if any((folder / n).is_file() for n in YAML_NAMES):
-        return "yolo"
-    if (folder / "Annotations").is_dir() and any((folder / "Annotations").glob("*.xml")):
-        return "voc"
-    return None
+    found = _find_root(folder)  # inside a wrapper folder too, as read_detection reads it
+    return found[1].name if found is not None else None
 
 
-def _find_root(folder: Path) -> tuple[Path, Layout] | None:
-    layout = detect_layout(folder)
-    if layout is not None:
-        return folder, layout
+def _find_root(folder: Path) -> tuple[Path, FormatReader[object]] | None:
+    reader = find_format(folder, task=_TASK)
+    if reader is not None:
+        return folder, reader
     subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
     if len(subdirs) == 1:  # a zip of the dataset's folder, or a folder around it
-        layout = detect_layout(subdirs[0])
-        if layout is not None:
-            return subdirs[0], layout
+        reader = find_format(subdirs[0], task=_TASK)
+        if reader is not None:
+            return subdirs[0], reader
     return None
 
 
@@ -56,32 +50,33 @@ def read_detection(
     test_fraction: float = 0.1,
     split_seed: int = 0,
 ) -> DetectionDataset:
-    """Read a COCO, YOLO or VOC dataset from a folder or a ``.zip``; the user's files are only read.
+    """Read a detection dataset (COCO, YOLO, VOC...) from a folder or a ``.zip``; the user's files
+    are only read.
 
-    A zip is extracted into a fresh subfolder of ``work_dir``. The dataset's own splits are kept;
-    a dataset without any is split per image, stratified by each image's most frequent class.
+    A zip is extracted once into ``work_dir/<name>-<content hash>`` and that folder is reused
+    while the zip is unchanged (:func:`~imgrec.data.zipcache.extract_cached`); give a stable
+    ``work_dir`` to benefit. The dataset's own splits are kept; a dataset without any is split per
+    image, stratified by each image's most frequent class.
 
     Raises:
-        DatasetError: no layout matches (the message names the path and the layouts expected),
+        DatasetError: no layout matches (the message names the path and the known formats),
             or a YOLO ``data.yaml`` is malformed or has no class names.
     """
     source = Path(path)
     folder = source
     if source.is_file() and source.suffix.lower() == ".zip":
-        Path(work_dir).mkdir(parents=True, exist_ok=True)
-        target = Path(tempfile.mkdtemp(prefix=f"{source.stem}-", dir=work_dir))
-        folder = extract_zip(source, target)
+        folder, _reused = extract_cached(source, Path(work_dir))
     if not folder.is_dir():
         raise DatasetError(f"{source}: not a folder or a .zip file; give a dataset folder or zip")
     found = _find_root(folder)
     if found is None:
         raise DatasetError(
-            f"{source}: no detection dataset found; expected one of {list(LAYOUTS)}: COCO"
-            " (annotations/instances_*.json, or a *.json beside images/), YOLO (data.yaml with"
-            " images/ and labels/) or VOC (Annotations/*.xml with JPEGImages/)"
+            f"{source}: no detection dataset found; known formats: {describe_formats(_TASK)}"
         )
-    root, layout = found
-    ds = READERS[layout](root, source)
+    root, reader = found
+    ds = reader.read(root, ReadContext(source=source, work_dir=Path(work_dir)))
+    if not isinstance(ds, DetectionDataset):
+        raise TypeError(f"format reader '{reader.name}' returned {type(ds).__name__}")
     if all(img.split is None for img in ds.images):
         ds = replace(
             ds,
