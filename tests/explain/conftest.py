@@ -1,13 +1,16 @@
-"""Fixtures for the explain tests: tiny untrained models and one CNN trained on 64 px shapes."""
+"""Fixtures for the explain tests: tiny untrained models, one CNN trained on 64 px shapes, and
+one detection run (tinydet, one epoch) with a non-square test image."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from imgrec.data.synth import ShapesRecord, make_shapes
 from imgrec.models.base import ImageClassifier
@@ -94,3 +97,33 @@ def trained_shapes() -> TrainedShapes:
         records=data.records[n_train:],
         accuracy=accuracy,
     )
+
+
+DETECTION_SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def detection_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tinydet run, one epoch on 24 images of 64 px shapes (as `imgrec train --task detect`)."""
+    from imgrec import api
+    from imgrec.data.detection import write_shapes_detection
+
+    root = tmp_path_factory.mktemp("detect-cam")
+    data = write_shapes_detection(root / "data", n=24, img_size=DETECTION_SIZE, seed=3)
+    result = api.train(
+        data, task="detect", epochs=1, img_size=DETECTION_SIZE, batch_size=4,
+        out=str(root / "runs"), name="det-cam", show_progress=False,
+        db=f"sqlite:///{root / 'runs.db'}",
+    )  # fmt: skip
+    assert result.task == "detect"
+    return result.run_dir
+
+
+@pytest.fixture(scope="session")
+def shapes_image(detection_run: Path) -> Path:
+    """A test image of the run's data, 80 x 64 (not square: the batch is padded)."""
+    source = sorted((detection_run.parent.parent / "data" / "images" / "test").glob("*"))[0]
+    pixels = np.asarray(Image.open(source).convert("RGB"))
+    path = detection_run.parent.parent / "tall.png"
+    Image.fromarray(np.concatenate([pixels, pixels[:16]], axis=0)).save(path)
+    return path

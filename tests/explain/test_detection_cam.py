@@ -1,7 +1,8 @@
 """Explaining detections: Eigen-CAM and Grad-CAM heat maps for a detector's boxes.
 
-One real run (tinydet, one epoch on 64 px shapes, as `imgrec train --task detect` makes it) and,
-for the other families, untrained detectors saved the way a run saves them (card + weights).
+One real run (tinydet, one epoch on 64 px shapes, as `imgrec train --task detect` makes it: the
+``detection_run`` fixture in conftest.py) and, for the other families, untrained detectors saved
+the way a run saves them (card + weights).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typer.testing import CliRunner
 
 from imgrec import api
 from imgrec.cli import app
-from imgrec.data.detection import write_shapes_detection
 from imgrec.errors import ConfigError
 from imgrec.explain.detections import DetectionExplanation
 from imgrec.models.card import ModelCard, Preprocessing
@@ -25,28 +25,6 @@ from imgrec.models.detectors import create_detector
 from imgrec.models.weights import save_weights
 
 SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def detection_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("detect-cam")
-    data = write_shapes_detection(root / "data", n=24, img_size=SIZE, seed=3)
-    result = api.train(
-        data, task="detect", epochs=1, img_size=SIZE, batch_size=4, out=str(root / "runs"),
-        name="det-cam", show_progress=False, db=f"sqlite:///{root / 'runs.db'}",
-    )  # fmt: skip
-    assert result.task == "detect"
-    return result.run_dir
-
-
-@pytest.fixture(scope="module")
-def shapes_image(detection_run: Path) -> Path:
-    """A test image of the run's data, 80 x 64 (not square: the batch is padded)."""
-    source = sorted((detection_run.parent.parent / "data" / "images" / "test").glob("*"))[0]
-    pixels = np.asarray(Image.open(source).convert("RGB"))
-    path = detection_run.parent.parent / "tall.png"
-    Image.fromarray(np.concatenate([pixels, pixels[:16]], axis=0)).save(path)
-    return path
 
 
 def _saved_detector(family: str, folder: Path) -> Path:

@@ -113,10 +113,19 @@ def _echo_detections(results: list[Any], folder: Path) -> None:
 
 def inspect_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    what: Annotated[str, typer.Argument(help="summary, filters, features or embedding.")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            help="summary, filters, features or embedding (embedding: classification runs)."
+        ),
+    ],
     image: Annotated[Path | None, typer.Option(help="features: the input image.")] = None,
     layer: Annotated[
-        str | None, typer.Option(help="features: layer name [default: the CAM layer].")
+        str | None,
+        typer.Option(
+            help="features: layer name [default: the CAM layer; detection runs: the finest "
+            "feature-pyramid level]."
+        ),
     ] = None,
     data: Annotated[
         Path | None, typer.Option(help="embedding: another dataset [default: the test split].")
@@ -128,7 +137,11 @@ def inspect_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
-    """Look inside the model: layer summary, first-layer filters, feature maps, embedding map."""
+    """Look inside the model: layer summary, first-layer filters, feature maps, embedding map.
+
+    Detection runs have summary, filters and features (of the backbone and feature pyramid);
+    `imgrec explain RUN IMAGE --detection K` shows why a box was found.
+    """
     from imgrec import api
 
     result = _guarded(

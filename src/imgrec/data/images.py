@@ -21,12 +21,21 @@ from imgrec.errors import DatasetError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageInfo",
+    "decode_error",
     "is_image_name",
     "load_rgb",
     "probe_image",
     "resize_rgb",
     "to_rgb",
 ]
+
+def decode_error(name: object, exc: BaseException) -> DatasetError:
+    """The error for an image Pillow failed to decode: truncated, or otherwise unreadable."""
+    text = str(exc)
+    if "truncated" in text.lower() or "broken data stream" in text.lower():
+        return DatasetError(f"{name}: truncated ({text})")
+    return DatasetError(f"{name}: unreadable ({text})")
+
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -84,10 +93,7 @@ def _opened(path: Path) -> Iterator[Image.Image]:
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{path}: not an image (Pillow cannot identify it)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        text = str(exc)
-        if "truncated" in text.lower() or "broken data stream" in text.lower():
-            raise DatasetError(f"{path}: truncated ({text})") from exc
-        raise DatasetError(f"{path}: unreadable ({text})") from exc
+        raise decode_error(path, exc) from exc
 
 
 def _open_decoded(path: Path) -> tuple[Image.Image, str, str | None]:

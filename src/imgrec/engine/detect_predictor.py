@@ -12,15 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from imgrec.data.images import load_rgb, to_rgb
 from imgrec.engine.devices import resolve_accelerator
-from imgrec.errors import DatasetError, ModelError
+from imgrec.engine.inputs import ImageInput, image_tensor, input_name, open_input
+from imgrec.engine.run_weights import load_run_model
+from imgrec.errors import DatasetError
 from imgrec.models.card import ModelCard
 from imgrec.models.detectors import create_detector
 
@@ -71,15 +69,7 @@ class DetectionPrediction:
         }
 
 
-def read_input(image: Any) -> Image.Image:
-    """An RGB PIL image from a path, a PIL image or an array; DatasetError when unreadable."""
-    if isinstance(image, str | Path):
-        return load_rgb(image)
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    if isinstance(image, np.ndarray) and image.ndim in (2, 3):
-        return to_rgb(Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)).squeeze()))
-    raise DatasetError(f"cannot read an image from {type(image).__name__}")
+read_input = open_input  # the name callers used before the predictors shared open_input
 
 
 class DetectionPredictor:
@@ -98,35 +88,16 @@ class DetectionPredictor:
         """Load ``card.json`` and ``model.safetensors`` of a detection run.
 
         Raises:
-            ModelError: missing or invalid card or weights.
+            ModelError: missing or invalid card or weights, or a classification run's card
+                (:func:`~imgrec.engine.run_weights.load_run_model`).
         """
-        directory = Path(run_dir)
-        card = ModelCard.load(directory)
-        weights = directory / card.weights_file
-        if not weights.is_file():
-            raise ModelError(
-                f"{weights}: weights file missing. The run may not have finished; "
-                f"`imgrec train --resume {directory}` completes it."
-            )
-        model = create_detector(
-            card.architecture,
-            num_classes=card.num_classes,
-            img_size=card.preprocessing.size[0],
-            **card.options,
-        )
-        try:
-            model.load_state_dict(load_file(str(weights)), strict=True)
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            raise ModelError(
-                f"{weights}: weights do not fit the detector in {directory / 'card.json'} "
-                f"({str(exc).splitlines()[0]})."
-            ) from exc
+        model, card = load_run_model(run_dir, task="detect", build=create_detector)
         return cls(model, card, device=resolve_accelerator(device))
 
     @torch.inference_mode()
     def predict(
         self,
-        images: Sequence[Any],
+        images: Sequence[ImageInput],
         *,
         conf: float = 0.25,
         iou: float = 0.5,
@@ -144,17 +115,15 @@ class DetectionPredictor:
         for start in range(0, len(images), batch_size):
             tensors, slots = [], []
             for item in images[start : start + batch_size]:
-                name = str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
-                out = DetectionPrediction(source=name)
+                out = DetectionPrediction(source=input_name(item))
                 results.append(out)
                 try:
-                    pil = read_input(item)
+                    pil = open_input(item)
                 except DatasetError as exc:
                     out.error = str(exc)
                     continue
                 out.width, out.height = pil.size
-                array = np.asarray(pil)
-                tensors.append(torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255)
+                tensors.append(image_tensor(pil))
                 slots.append(out)
             if not tensors:
                 continue
@@ -174,9 +143,10 @@ class DetectionPredictor:
         return results
 
 
-def draw_detections(image: Image.Image, prediction: DetectionPrediction) -> Image.Image:
-    """A copy of ``image`` with each box, its label and score drawn on it."""
-    out = to_rgb(image).copy()
+def draw_detections(image: ImageInput, prediction: DetectionPrediction) -> Image.Image:
+    """A copy of ``image`` (opened by :func:`~imgrec.engine.inputs.open_input`, so EXIF-oriented
+    as the detector saw it) with each box, its label and score drawn on it."""
+    out = open_input(image).copy()
     draw = ImageDraw.Draw(out)
     palette = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
     for det in prediction.detections:

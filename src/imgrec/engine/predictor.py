@@ -13,20 +13,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from imgrec.data.images import is_image_name, load_rgb, resize_rgb, to_rgb
+from imgrec.data.images import is_image_name, resize_rgb
 from imgrec.engine.devices import resolve_accelerator
 from imgrec.engine.evaluate import collect_logits
-from imgrec.errors import DatasetError, ModelError
+from imgrec.engine.inputs import ImageInput, input_name, open_input
+from imgrec.engine.run_weights import load_run_model
+from imgrec.errors import DatasetError
 from imgrec.models.card import ModelCard
 from imgrec.models.registry import create_model
 
 __all__ = ["ImageInput", "Prediction", "Predictor", "expand_inputs"]
-
-ImageInput = str | Path | Image.Image | np.ndarray
 
 
 @dataclass
@@ -74,54 +71,19 @@ class Predictor:
         """Load ``card.json`` and ``model.safetensors`` from ``run_dir``.
 
         Raises:
-            ModelError: missing or invalid card or weights.
+            ModelError: missing or invalid card or weights, or a detection run's card
+                (:func:`~imgrec.engine.run_weights.load_run_model`).
         """
-        directory = Path(run_dir)
-        card = ModelCard.load(directory)
-        weights = directory / card.weights_file
-        if not weights.is_file():
-            raise ModelError(
-                f"{weights}: weights file missing. The run may not have finished; "
-                f"`imgrec train --resume {directory}` completes it."
-            )
-        model = create_model(
-            card.architecture,
-            num_classes=card.num_classes,
-            img_size=card.preprocessing.size[0],
-            **card.options,
-        )
-        try:
-            state = load_file(str(weights))
-        except (SafetensorError, OSError) as exc:
-            raise ModelError(f"{weights}: not a readable safetensors file ({exc}).") from exc
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ModelError(
-                f"{weights}: weights do not fit the architecture in {directory / 'card.json'} "
-                f"({str(exc).splitlines()[0]})."
-            ) from exc
+        model, card = load_run_model(run_dir, task="classify", build=create_model)
         return cls(model, card, device=resolve_accelerator(device))
 
     def pixels(self, image: ImageInput) -> np.ndarray:
-        """``image`` (path, PIL or array) resized and cropped as the model was trained, uint8
-        ``(H, W, 3)``; DatasetError when it cannot be read."""
+        """``image`` (anything :func:`~imgrec.engine.inputs.open_input` takes) resized and
+        cropped as the model was trained, uint8 ``(H, W, 3)``; DatasetError when unusable."""
         pre = self.card.preprocessing
-        if isinstance(image, str | Path):
-            pil = load_rgb(image)
-        elif isinstance(image, Image.Image):
-            pil = to_rgb(image)
-        elif isinstance(image, np.ndarray):
-            if image.ndim == 2:
-                image = np.stack([image] * 3, axis=-1)
-            if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-                raise DatasetError(
-                    f"array image must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}"
-                )
-            pil = to_rgb(Image.fromarray(np.ascontiguousarray(image.astype(np.uint8)).squeeze()))
-        else:
-            raise DatasetError(f"cannot read an image from {type(image).__name__}")
-        return resize_rgb(pil, pre.size, mode=pre.resize_mode, interpolation=pre.interpolation)
+        return resize_rgb(
+            open_input(image), pre.size, mode=pre.resize_mode, interpolation=pre.interpolation
+        )
 
     @torch.inference_mode()
     def logits(self, pixels: np.ndarray) -> torch.Tensor:
@@ -141,8 +103,7 @@ class Predictor:
             pixels: list[np.ndarray] = []
             slots: list[Prediction] = []
             for item in chunk:
-                name = str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
-                prediction = Prediction(source=name)
+                prediction = Prediction(source=input_name(item))
                 try:
                     pixels.append(self.pixels(item))
                     slots.append(prediction)

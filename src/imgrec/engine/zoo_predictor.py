@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from imgrec.engine.detect_predictor import Detection, DetectionPrediction, read_input
+from imgrec.engine.detect_predictor import Detection, DetectionPrediction
+from imgrec.engine.inputs import ImageInput, input_name, open_input
 from imgrec.errors import DatasetError
 from imgrec.models.zoo_detect import ZooDetector, list_zoo_detectors
 
@@ -39,7 +39,7 @@ class ZooPredictor:
 
     def predict(
         self,
-        images: Sequence[Any],
+        images: Sequence[ImageInput],
         *,
         conf: float = 0.25,
         iou: float = 0.5,
@@ -52,11 +52,10 @@ class ZooPredictor:
         del batch_size
         results: list[DetectionPrediction] = []
         for item in images:
-            name = str(item) if isinstance(item, str | Path) else f"<{type(item).__name__}>"
-            out = DetectionPrediction(source=name)
+            out = DetectionPrediction(source=input_name(item))
             results.append(out)
             try:
-                pil = read_input(item)
+                pil = open_input(item)
             except DatasetError as exc:
                 out.error = str(exc)
                 continue

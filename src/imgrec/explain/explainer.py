@@ -11,15 +11,14 @@ import difflib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
+from imgrec.engine.inputs import input_name
 from imgrec.engine.predictor import ImageInput, Predictor
-from imgrec.errors import ConfigError, DatasetError, ModelError
+from imgrec.errors import ConfigError, ModelError
 from imgrec.explain.heatmaps import LAYER_METHODS, check_method, compute_heatmaps, to_input
 from imgrec.explain.layers import find_layer
 from imgrec.explain.localisation import peak_of
@@ -116,30 +115,14 @@ def resolve_class(classes: Sequence[str], label: str) -> int:
 def load_pixels(predictor: Predictor, image: ImageInput) -> tuple[str, np.ndarray]:
     """``(source name, uint8 (H, W, 3) at the model's input size)`` for one image.
 
-    Grayscale, palette, 16-bit and transparent images are converted to RGB as everywhere in
-    imgrec. In-memory images get the same pixel limit as files (Pillow's decompression-bomb
-    limit), so a huge array fails here with a clear message instead of exhausting memory.
+    Opened by :func:`imgrec.engine.inputs.open_input`, as every predictor opens images:
+    grayscale, palette, 16-bit and transparent images become RGB, and in-memory images get the
+    pixel limit of files, so a huge array fails with a clear message instead of exhausting memory.
 
     Raises:
         DatasetError: unreadable, not an image, or larger than the pixel limit.
     """
-    if isinstance(image, str | Path):
-        source = str(image)
-    else:
-        source = f"<{type(image).__name__}>"
-        if isinstance(image, Image.Image):
-            width, height = image.size
-        elif isinstance(image, np.ndarray) and image.ndim >= 2:
-            height, width = int(image.shape[0]), int(image.shape[1])
-        else:
-            width = height = 0
-        limit = Image.MAX_IMAGE_PIXELS
-        if limit and width * height > limit:
-            raise DatasetError(
-                f"{source}: too large in pixels ({width}x{height} = {width * height} exceeds the "
-                f"limit of {limit}); downscale the image before explaining it."
-            )
-    return source, predictor.pixels(image)
+    return input_name(image), predictor.pixels(image)
 
 
 def explain_images(

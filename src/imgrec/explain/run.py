@@ -1,4 +1,5 @@
-"""What ``imgrec explain`` and ``imgrec inspect`` do with a run directory (behind the api)."""
+"""What ``imgrec explain`` does with a run directory (behind the api); ``imgrec inspect`` is in
+:mod:`imgrec.explain.inspection` (re-exported here for the api)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,16 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from imgrec.config import Settings
 from imgrec.engine.detect_predictor import Detection, DetectionPredictor
 from imgrec.engine.predictor import ImageInput, Predictor, expand_inputs
 from imgrec.errors import ConfigError, DatasetError
 from imgrec.explain.detections import DetectionExplanation, explain_detections
-from imgrec.explain.explainer import Explanation, classifier, explain_images, load_pixels
+from imgrec.explain.explainer import Explanation, explain_images
+from imgrec.explain.inspection import INSPECT_VIEWS, inspect_run
 from imgrec.explain.overlay import _stem, overlay, save_explanation, tile_grid, upscale
 from imgrec.models.card import ModelCard
 
-__all__ = ["INSPECT_VIEWS", "explain_run", "inspect_run"]
-
-INSPECT_VIEWS = ("summary", "filters", "features", "embedding")
+__all__ = ["INSPECT_VIEWS", "explain_run", "inspect_run"]  # inspect_run lives in .inspection
 
 
 def explain_run(
@@ -145,79 +144,3 @@ def _items(images: Sequence[ImageInput]) -> list[ImageInput]:
     if not items:
         raise DatasetError("no images to explain: pass image files or folders that hold some.")
     return items
-
-
-def inspect_run(
-    run_dir: Path,
-    what: str,
-    *,
-    image: ImageInput | None = None,
-    layer: str | None = None,
-    out: Path | None = None,
-    data: Path | None = None,
-    method: str = "pca",
-    split: str = "test",
-    max_images: int = 2000,
-    device: str = "cpu",
-    settings: Settings | None = None,
-) -> dict[str, Any]:
-    """One view of the run's model; files go to ``out`` (default ``RUN_DIR/inspect``).
-
-    - ``summary``: layers, output shapes, parameters, multiply-adds (``table`` holds the text).
-    - ``filters``: the first convolution's filters as ``filters.png``.
-    - ``features``: ``layer``'s feature maps for ``image`` as ``features-<layer>.png``/``.npy``.
-    - ``embedding``: penultimate features of the run's ``split`` (or of ``data``) projected by
-      ``method`` (pca or tsne), ``embedding-<method>.png`` and ``.json``.
-
-    Raises:
-        ConfigError: unknown view, or ``features`` without an image.
-    """
-    if what not in INSPECT_VIEWS:
-        raise ConfigError(f"unknown view '{what}'; choose one of {', '.join(INSPECT_VIEWS)}.")
-    predictor = Predictor.from_run_dir(run_dir, device=device)
-    model, card = classifier(predictor), predictor.card
-    folder = out if out is not None else run_dir / "inspect"
-    if what == "summary":
-        from imgrec.explain.summary import summarize
-
-        summary = summarize(model, input_size=card.input_size)
-        result = summary.to_dict()
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
-        return {**result, "table": summary.render()}
-    if what == "filters":
-        from imgrec.explain.filters import plot_filters
-
-        return plot_filters(model, folder / "filters.png")[1]
-    if what == "features":
-        from imgrec.explain.features import feature_maps, plot_feature_maps
-
-        if image is None:
-            raise ConfigError("inspect features needs an image: pass --image PATH.")
-        source, pixels = load_pixels(predictor, image)
-        name, maps = feature_maps(model, pixels, preprocessing=card.preprocessing, layer=layer)
-        stem = f"features-{name.replace('.', '_')}"
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / f"{stem}.npy", maps)
-        png = plot_feature_maps(maps, folder / f"{stem}.png")
-        return {
-            "layer": name,
-            "image": source,
-            "shape": list(maps.shape),
-            "png": str(png),
-            "npy": str(folder / f"{stem}.npy"),
-        }
-    from imgrec.explain.embedding import embedding_map, load_dataset_images, load_split_images
-
-    if data is None:
-        pixels, labels = load_split_images(predictor, run_dir, split=split, max_images=max_images)
-        source = f"{run_dir.name}:{split}"
-    else:
-        pixels, labels = load_dataset_images(
-            predictor, data, settings=settings or Settings(), max_images=max_images
-        )
-        source = str(data)
-    return embedding_map(
-        model, pixels, labels, card=card, out_dir=folder, method=method, source=source
-    )

@@ -62,11 +62,14 @@ class ModelSummary:
         return "\n".join(lines)
 
 
-def summarize(model: nn.Module, *, input_size: tuple[int, int, int]) -> ModelSummary:
+def summarize(
+    model: nn.Module, *, input_size: tuple[int, int, int], as_list: bool = False
+) -> ModelSummary:
     """Run one zero image of ``input_size`` = ``(C, H, W)`` through ``model`` and summarise it.
 
     Only leaf modules that the forward pass calls are listed (in call order); a module called
     twice is listed once, with its first output shape and the multiply-adds of all calls.
+    ``as_list``: the model takes a list of ``(C, H, W)`` images (detectors), not a batch.
     """
     shapes: dict[str, list[int]] = {}
     order: list[str] = []
@@ -88,7 +91,7 @@ def summarize(model: nn.Module, *, input_size: tuple[int, int, int]) -> ModelSum
     try:
         model.eval()
         with torch.no_grad(), counter:
-            model(x)
+            model(list(x) if as_list else x)
     finally:
         for handle in handles:
             handle.remove()
