@@ -15,15 +15,24 @@ from imgrec._lazy import lazy_exports
 
 __all__ = [
     "ClassificationReport",
+    "SegmentationEvaluator",
+    "SegmentationReport",
+    "SegmentationSample",
     "Stopwatch",
     "classification_report",
+    "colourise",
+    "default_palette",
     "measure_latency",
     "measure_throughput",
+    "plot_class_iou",
     "plot_confusion_matrix",
     "plot_learning_curves",
+    "plot_mask_overlays",
     "plot_reliability_diagram",
+    "plot_segmentation_confusion",
     "plot_worst_mistakes",
     "write_classification_artifacts",
+    "write_segmentation_plots",
 ]
 
 _LAZY = {
@@ -37,6 +46,15 @@ _LAZY = {
     "plot_reliability_diagram": "imgrec.evaluation.plots",
     "plot_worst_mistakes": "imgrec.evaluation.plots",
     "write_classification_artifacts": "imgrec.evaluation.writers",
+    "SegmentationEvaluator": "imgrec.evaluation.segmentation",
+    "SegmentationReport": "imgrec.evaluation.segmentation",
+    "SegmentationSample": "imgrec.evaluation.segmentation_plots",
+    "colourise": "imgrec.evaluation.segmentation_plots",
+    "default_palette": "imgrec.evaluation.segmentation_plots",
+    "plot_class_iou": "imgrec.evaluation.segmentation_plots",
+    "plot_mask_overlays": "imgrec.evaluation.segmentation_plots",
+    "plot_segmentation_confusion": "imgrec.evaluation.segmentation_plots",
+    "write_segmentation_plots": "imgrec.evaluation.segmentation_plots",
 }
 
 if TYPE_CHECKING:
@@ -46,6 +64,16 @@ if TYPE_CHECKING:
         plot_learning_curves,
         plot_reliability_diagram,
         plot_worst_mistakes,
+    )
+    from imgrec.evaluation.segmentation import SegmentationEvaluator, SegmentationReport
+    from imgrec.evaluation.segmentation_plots import (
+        SegmentationSample,
+        colourise,
+        default_palette,
+        plot_class_iou,
+        plot_mask_overlays,
+        plot_segmentation_confusion,
+        write_segmentation_plots,
     )
     from imgrec.evaluation.timing import Stopwatch, measure_latency, measure_throughput
     from imgrec.evaluation.writers import write_classification_artifacts
