@@ -749,3 +749,159 @@ def request_stop() -> bool:
         return False
     STOP_REQUESTED.set()
     return True
+
+
+# ---------------------------------------------------------------- read-only views for the server
+# The web server reaches the library only through this module; these hand it plain data.
+
+
+def detector_models() -> list[str]:
+    """The detector family names a ``task: detect`` run takes as ``model.name`` (default first)."""
+    from imgrec.models.detectors import list_detectors
+
+    return list_detectors()
+
+
+def task_info(task: str = "classify") -> dict[str, Any]:
+    """What ``task`` declares, as plain data: its ``metrics`` (name, direction, per_epoch, label),
+    ``summary_metric``, ``monitor`` (the default objective) and the ``run_costs`` a search may
+    also optimise (``latency_ms``, ``train_time_s``)."""
+    from imgrec.search.objectives import RUN_COSTS
+    from imgrec.tasks.registry import get_task
+
+    spec = get_task(task)
+    metrics = [
+        {"name": m.name, "direction": m.direction, "per_epoch": m.per_epoch, "label": m.label}
+        for m in spec.metrics
+    ]
+    return {
+        "task": spec.name,
+        "metrics": metrics,
+        "summary_metric": spec.summary_metric,
+        "monitor": spec.monitor.name,
+        "run_costs": list(RUN_COSTS),
+    }
+
+
+def search_options(task: str = "classify") -> dict[str, Any]:
+    """What a search of ``task`` can vary: ``params`` ``{name: (config key, type name)}``, the
+    task's ``default_space``, the ``samplers`` and ``pruners``, and the ``models`` it trains."""
+    from imgrec.models.registry import list_models
+    from imgrec.search.space import SEARCHABLE, default_space
+    from imgrec.search.study import PRUNERS, SAMPLERS
+
+    models = detector_models() if task == "detect" else list_models()
+    return {
+        "params": {name: (key, kind.__name__) for name, (key, kind) in SEARCHABLE.items()},
+        "default_space": default_space(task=task),
+        "samplers": list(SAMPLERS),
+        "pruners": list(PRUNERS),
+        "models": models,
+    }
+
+
+def check_space(raw: Mapping[str, Any], *, origin: str = "search space") -> None:
+    """Raise :class:`~imgrec.errors.ConfigError` naming the parameter when ``raw`` is not a
+    valid search space (the check :func:`tune` makes before any trial runs)."""
+    from imgrec.search.space import parse_space
+
+    parse_space(raw, origin=origin)
+
+
+def param_importances(experiment: str, *, db: str) -> dict[str, float]:
+    """fANOVA importances of an experiment's parameters over its completed trials (empty with
+    fewer than two, several objectives, or no Optuna study of that name)."""
+    import optuna
+
+    try:
+        study = optuna.load_study(study_name=experiment, storage=_optuna_storage(db))
+    except KeyError:  # an experiment row without its study (made outside imgrec.tune)
+        return {}
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(complete) < 2 or len(study.directions) > 1:
+        return {}
+    try:
+        found = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError):  # e.g. every parameter constant so far
+        return {}
+    return {k: float(v) for k, v in found.items()}
+
+
+_STORAGES: dict[str, Any] = {}  # one Optuna storage (engine) per database URL
+
+
+def _optuna_storage(url: str) -> Any:
+    from imgrec.search.study import optuna_storage
+
+    if url not in _STORAGES:
+        _STORAGES[url] = optuna_storage(url, heartbeat_s=60.0, grace_s=120.0)
+    return _STORAGES[url]
+
+
+def extract_archive(archive: str | Path, root: str | Path) -> Path:
+    """Safely extract a dataset zip under ``root`` once per content (as training does) and
+    return the folder; raises :class:`~imgrec.errors.DatasetError` for unsafe or corrupt zips."""
+    from imgrec.data.zipcache import extract_cached
+
+    return extract_cached(Path(archive), Path(root))[0]
+
+
+def is_metadata_name(name: str) -> bool:
+    """True for file names that are never data (hidden files, ``__MACOSX``, ``Thumbs.db``)."""
+    from imgrec.data.archive import is_ignored_name
+
+    return is_ignored_name(name)
+
+
+def dataset_task(folder: str | Path) -> str:
+    """The task whose readers read the dataset in ``folder`` (``detect`` for COCO, YOLO or VOC
+    layouts, else ``classify``)."""
+    from imgrec.tasks.registry import resolve_task
+
+    return resolve_task(None, Path(folder))
+
+
+def detection_overview(check: DetectionCheck, *, per_class: int = 8) -> dict[str, Any]:
+    """Beside the report of a checked detection dataset: ``images_per_class`` (per split, an
+    image counted once per class it holds), up to ``per_class`` ``samples`` per class with their
+    boxes, and the images without objects (``empty``); paths relative to the dataset's root."""
+    ds = check.dataset
+    root = Path(ds.root).resolve()
+    images: dict[str, dict[str, int]] = {}
+    samples: dict[str, list[dict[str, Any]]] = {c: [] for c in ds.classes}
+    empty: list[str] = []
+    for split in ds.splits():
+        counts = images.setdefault(split or "unsplit", dict.fromkeys(ds.classes, 0))
+        for img in ds.by_split(split):
+            path = Path(img.path).resolve()
+            file = path.relative_to(root).as_posix() if path.is_relative_to(root) else img.key
+            present = sorted({int(v) for v in img.labels})
+            if not present:
+                empty.append(file)
+            boxes = [
+                {
+                    "label": ds.classes[int(k)],
+                    "box": [round(float(v), 2) for v in b],
+                    "crowd": bool(c),
+                }
+                for b, k, c in zip(img.boxes, img.labels, img.iscrowd, strict=True)
+            ]
+            for label in present:
+                counts[ds.classes[label]] += 1
+                chosen = samples[ds.classes[label]]
+                if len(chosen) < per_class:
+                    size = {"width": img.width, "height": img.height}
+                    chosen.append({"file": file, "split": split, **size, "boxes": boxes})
+    return {"images_per_class": images, "samples": samples, "empty": empty}
+
+
+def explain_overlay(predictor: Any, image: Any, *, method: str = "gradcam") -> Any:
+    """Why the classifier ``predictor`` (from :func:`load`) predicts what it does for ``image``:
+    the heatmap of ``method`` blended over the image, enlarged; uint8 ``(H, W, 3)``."""
+    import numpy as np
+
+    from imgrec.explain.explainer import explain_images
+    from imgrec.explain.overlay import overlay, upscale
+
+    found = explain_images(predictor, [image], method=method)[0]
+    return np.asarray(upscale(overlay(found.pixels, found.heatmap)), dtype=np.uint8)

@@ -86,6 +86,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     from imgrec.server import (
         live,
         pages,
+        pages_datasets,
         routes_datasets,
         routes_experiments,
         routes_models,
@@ -98,6 +99,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app.include_router(routes_runs.router, prefix="/api", dependencies=api)
     app.include_router(routes_models.router, prefix="/api", dependencies=api)
     app.include_router(live.router)
+    app.include_router(pages_datasets.router)  # before /experiments/{id}: /experiments/new
     app.include_router(pages.router)
 
     @app.get("/api/health", tags=["server"], dependencies=api, response_model=Health)

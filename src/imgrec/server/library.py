@@ -1,13 +1,16 @@
 """Datasets uploaded through the web: stored, safely extracted, checked in the background.
 
 Each upload gets a random 12-hex id and a folder ``<uploads>/<id>/`` holding ``upload.zip`` (the
-bytes as sent), ``meta.json`` (state and summary), ``report.json`` (the validation report) and
-``samples.json`` (the extracted folder and a few image paths per class in it, for the
-thumbnails; read once per dataset, it never changes). A request only ever names an
-id, which must match ``[0-9a-f]{12}``; paths come from these files, never from the request.
+bytes as sent), ``meta.json`` (state, task and summary), ``report.json`` (the validation report)
+and ``samples.json`` (the extracted folder and a few image paths per class in it, for the
+thumbnails, with their boxes for a detection dataset; read once per dataset, it never changes).
+A request only ever names an id, which must match ``[0-9a-f]{12}``; paths come from these files,
+never from the request.
 
 The zip is extracted during the upload request (so a zip-slip, a bomb or a corrupt file is refused
-with a clear 400 at once); reading and checking every image runs in a background thread.
+with a clear 400 at once), once per content, where training finds it again; reading and checking
+every image runs in a background thread, by the readers of the task the layout belongs to
+(:mod:`imgrec.server.dataset_checks`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from imgrec.data.archive import extract_zip, extraction_dir, is_ignored_name
 from imgrec.errors import DatasetError
+from imgrec.server.dataset_checks import Checked, check_classification, check_detection
 
 __all__ = ["DATASET_ID", "SAMPLES_PER_CLASS", "DatasetLibrary", "UploadRefused"]
 
@@ -49,9 +52,8 @@ class DatasetLibrary:
         self.extract_root = Path(settings_home) / "datasets"
         self._lock = threading.Lock()
         self._extracting = threading.Lock()
-        self._samples_cache: dict[
-            str, tuple[Path, dict[str, list[str]]]
-        ] = {}  # two uploads of the same zip share one folder
+        # dataset id -> (extracted root, sample paths per class, sample boxes per class)
+        self._samples_cache: dict[str, tuple[Path, dict[str, list[str]], dict[str, Any]]] = {}
         self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-check")
 
     # ---------------------------------------------------------------- reading
@@ -76,14 +78,22 @@ class DatasetLibrary:
         """A few image paths per class (relative to the extracted folder); empty until checked."""
         return self._thumbnails(dataset_id)[1]
 
-    def _thumbnails(self, dataset_id: str) -> tuple[Path | None, dict[str, list[str]]]:
+    def sample_images(self, dataset_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Detection: each sample's file, split, size and boxes, per class; else empty."""
+        return self._thumbnails(dataset_id)[2]
+
+    def _thumbnails(
+        self, dataset_id: str
+    ) -> tuple[Path | None, dict[str, list[str]], dict[str, Any]]:
         path = self.folder(dataset_id) / "samples.json"
         if not path.is_file():
-            return None, {}
+            return None, {}, {}
         found = self._samples_cache.get(dataset_id)
         if found is None:
             data = _read_json(path)
-            found = self._samples_cache[dataset_id] = (Path(data["root"]).resolve(), data["paths"])
+            root = Path(data["root"]).resolve()
+            found = (root, data["paths"], data.get("images", {}))
+            self._samples_cache[dataset_id] = found
         return found
 
     def list(self) -> list[dict[str, Any]]:
@@ -101,7 +111,7 @@ class DatasetLibrary:
 
     def sample_path(self, dataset_id: str, class_index: int, k: int) -> Path:
         """The k-th sample image of a class, checked to lie inside the dataset's extraction."""
-        root, samples = self._thumbnails(dataset_id)
+        root, samples, _ = self._thumbnails(dataset_id)
         classes = list(samples)  # in the dataset's class order
         if root is None or not 0 <= class_index < len(classes):
             raise KeyError(class_index)
@@ -135,10 +145,10 @@ class DatasetLibrary:
             archive = folder / "upload.zip"
             part.rename(archive)
             try:
-                target = extraction_dir(archive, self.extract_root)
+                from imgrec.api import extract_archive
+
                 with self._extracting:
-                    if not target.is_dir():
-                        extract_zip(archive, target)
+                    extract_archive(archive, self.extract_root)
             except DatasetError as exc:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise UploadRefused(self._scrub(str(exc), name)) from exc
@@ -151,6 +161,8 @@ class DatasetLibrary:
             "error": None,
             "size_bytes": archive.stat().st_size,
             "created_at": datetime.now(UTC).isoformat(),
+            "task": None,
+            "layout": None,
             "num_images": None,
             "num_classes": None,
             "classes": [],
@@ -161,44 +173,39 @@ class DatasetLibrary:
 
     def check(self, dataset_id: str) -> dict[str, Any]:
         """Read and validate every image (slow; run in a thread); returns the final meta."""
-        from imgrec.api import read_dataset
-
         meta = self.meta(dataset_id)
         folder = self.folder(dataset_id)
         try:
-            manifest, report = read_dataset(
-                folder / "upload.zip", progress=False, extract_root=self.extract_root
-            )
+            checked = self._read(folder / "upload.zip", meta["name"])
         except Exception as exc:  # any failure is shown on the dataset's page
             meta.update(status="failed", error=self._scrub(str(exc), meta["name"]))
             self._write_meta(dataset_id, meta)
             return meta
-        data = report.to_dict()
-        root = Path(report.root)
-        data["skipped"] = [
-            {"path": _relative(Path(s["path"]), root), "reason": s["reason"]}
-            for s in data["skipped"]
-        ]
-        samples: dict[str, list[str]] = {c: [] for c in manifest.classes}
-        for sample in manifest.samples:
-            chosen = samples[manifest.classes[sample.label]]
-            if len(chosen) < SAMPLES_PER_CLASS:
-                chosen.append(_relative(sample.path, root))
-        # Server folders stay on the server: the report names the upload, not where it lives.
-        data["source"], data["root"] = meta["name"], ""
-        data["notes"] = [self._scrub(n, meta["name"]) for n in data["notes"]]
-        _write_json(folder / "report.json", data)
-        _write_json(folder / "samples.json", {"root": str(root), "paths": samples})
-        meta.update(
-            status="ready",
-            num_images=report.num_images,
-            num_classes=len(report.classes),
-            classes=list(report.classes),
-            usable=report.usable,
-            error="; ".join(report.errors) or None,
-        )
+        _write_json(folder / "report.json", checked.report)
+        samples = {"root": str(checked.root), "paths": checked.paths, "images": checked.images}
+        _write_json(folder / "samples.json", samples)
+        meta.update(status="ready", **checked.meta)
         self._write_meta(dataset_id, meta)
         return meta
+
+    def _read(self, archive: Path, name: str) -> Checked:
+        """The check of the task whose layout the upload has (detection or classification)."""
+        from imgrec.api import dataset_task, extract_archive
+
+        def scrub(message: str) -> str:
+            return self._scrub(message, name)
+
+        with self._extracting:  # extracted at upload: this finds the folder again
+            extracted = extract_archive(archive, self.extract_root)
+        if dataset_task(extracted) == "detect":
+            return check_detection(extracted, name=name, per_class=SAMPLES_PER_CLASS, scrub=scrub)
+        return check_classification(
+            archive,
+            extract_root=self.extract_root,
+            name=name,
+            per_class=SAMPLES_PER_CLASS,
+            scrub=scrub,
+        )
 
     def resume_checks(self) -> None:
         """Check again the uploads a stopped server left half-checked."""
@@ -232,14 +239,17 @@ def _check_zip(part: Path, name: str) -> None:
         head = fh.read(4)
     if head not in _ZIP_MAGIC:
         raise UploadRefused(
-            f"{name}: not a zip file; upload a .zip of class folders (e.g. cats/1.jpg, dogs/2.jpg)."
+            f"{name}: not a zip file; upload a .zip of class folders (e.g. cats/1.jpg, dogs/2.jpg)"
+            " or of a COCO, YOLO or VOC detection dataset."
         )
+    from imgrec.api import is_metadata_name
+
     try:
         with zipfile.ZipFile(part) as zf:
             files = [
                 i
                 for i in zf.infolist()
-                if not i.is_dir() and not any(is_ignored_name(p) for p in i.filename.split("/"))
+                if not i.is_dir() and not any(is_metadata_name(p) for p in i.filename.split("/"))
             ]
     except zipfile.BadZipFile as exc:
         raise UploadRefused(f"{name}: the zip file is corrupt ({exc}); re-create it.") from exc
@@ -247,13 +257,6 @@ def _check_zip(part: Path, name: str) -> None:
         raise UploadRefused(
             f"{name}: the zip is empty; put one folder per class with the images inside."
         )
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.name
 
 
 def _read_json(path: Path) -> dict[str, Any]:

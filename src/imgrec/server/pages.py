@@ -11,18 +11,19 @@ import hmac
 from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from imgrec.server import routes_datasets, routes_experiments, routes_runs
-from imgrec.server.deps import TOKEN_COOKIE, ConfigDep, LibraryDep, StoreDep, page_auth
+from imgrec.server.curves import epoch_curves, live_curves
+from imgrec.server.deps import TOKEN_COOKIE, ConfigDep, LibraryDep, StoreDep
+from imgrec.server.render import AUTH, not_found, render
 from imgrec.store.reports import compare_runs
 from imgrec.store.tables import RUN_STATES
 
 __all__ = ["router", "safe_next"]
 
 router = APIRouter(include_in_schema=False)
-AUTH = [Depends(page_auth)]
 # (sort key or "", label, numeric) for the runs table; keys are /api/runs sort columns
 RUN_COLUMNS = [
     ("id", "Id", True),
@@ -37,20 +38,6 @@ RUN_COLUMNS = [
     ("latency_ms", "Latency (ms)", True),
     ("created_at", "Created", False),
 ]
-SPLITS = ("train", "val", "test")
-_CURVES = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "val_map", "val_map50")
-
-
-def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    templates = request.app.state.templates
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def _not_found(request: Request, message: str, back: tuple[str, str]) -> HTMLResponse:
-    href, label = back
-    return _render(
-        request, "not_found.html", 404, message=message, back_href=href, back_label=label
-    )
 
 
 # ---------------------------------------------------------------- login
@@ -68,7 +55,7 @@ def safe_next(target: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> HTMLResponse:  # `next` is the query name
-    return _render(request, "login.html", next=safe_next(next), error=None, hide_nav=True)
+    return render(request, "login.html", next=safe_next(next), error=None, hide_nav=True)
 
 
 @router.post("/login", response_model=None)
@@ -81,7 +68,7 @@ def login(
     target = safe_next(next)
     if config.token and not hmac.compare_digest(token.encode(), config.token.encode()):
         error = "That is not this server's token."
-        return _render(request, "login.html", 401, next=target, error=error, hide_nav=True)
+        return render(request, "login.html", 401, next=target, error=error, hide_nav=True)
     response = RedirectResponse(target, status_code=303)
     if config.token:
         secure = request.url.scheme == "https"
@@ -91,12 +78,12 @@ def login(
     return response
 
 
-# ---------------------------------------------------------------- home, datasets
+# ---------------------------------------------------------------- home
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=AUTH)
 def home(request: Request, store: StoreDep, config: ConfigDep, library: LibraryDep) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "home.html",
         experiments=routes_experiments.list_experiments(store, config, limit=10),
@@ -108,63 +95,10 @@ def home(request: Request, store: StoreDep, config: ConfigDep, library: LibraryD
 @router.get("/experiments", response_class=HTMLResponse, dependencies=AUTH)
 def experiments(request: Request, store: StoreDep, config: ConfigDep) -> HTMLResponse:
     items = routes_experiments.list_experiments(store, config)
-    return _render(request, "experiments.html", section="Experiments", experiments=items)
-
-
-@router.get("/datasets", response_class=HTMLResponse, dependencies=AUTH)
-def datasets(request: Request, library: LibraryDep, config: ConfigDep) -> HTMLResponse:
-    return _render(
-        request,
-        "datasets.html",
-        section="Datasets",
-        datasets=routes_datasets.list_datasets(library),
-        max_upload=config.max_upload_bytes,
-    )
-
-
-@router.get("/datasets/{dataset_id}", response_class=HTMLResponse, dependencies=AUTH)
-def dataset(request: Request, dataset_id: str, library: LibraryDep) -> HTMLResponse:
-    try:
-        detail = routes_datasets.get_dataset(dataset_id, library)
-    except HTTPException:
-        return _not_found(request, "No such dataset.", ("/datasets", "all datasets"))
-    report = detail.report
-    page_data: dict[str, Any] = {"id": detail.id, "status": detail.status}
-    if report:
-        page_data |= {
-            "classes": report.get("classes", []),
-            "per_class": report.get("images_per_class", {}),
-            "per_split": report.get("images_per_split", {}),
-        }
-    splits = [s for s in SPLITS if (report or {}).get("images_per_split", {}).get(s)]
-    return _render(
-        request,
-        "dataset.html",
-        section="Datasets",
-        d=detail,
-        r=report,
-        samples=detail.samples,
-        splits=splits,
-        page_data=page_data,
-    )
+    return render(request, "experiments.html", section="Experiments", experiments=items)
 
 
 # ---------------------------------------------------------------- experiments
-
-
-@router.get("/experiments/new", response_class=HTMLResponse, dependencies=AUTH)
-def new_experiment(
-    request: Request, library: LibraryDep, dataset: str | None = None
-) -> HTMLResponse:
-    usable = [d for d in routes_datasets.list_datasets(library) if d.usable]
-    selected = dataset if any(d.id == dataset for d in usable) else None
-    return _render(
-        request,
-        "experiment_new.html",
-        section="Experiments",
-        datasets=usable,
-        selected=selected,
-    )
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse, dependencies=AUTH)
@@ -174,19 +108,23 @@ def experiment(
     try:
         detail = routes_experiments.get_experiment(experiment_id, store, config)
     except HTTPException:
-        return _not_found(request, "No such experiment.", ("/experiments", "all experiments"))
+        return not_found(request, "No such experiment.", ("/experiments", "all experiments"))
+    curves = live_curves(detail.task, detail.metric)
     page_data = {
         "id": detail.id,
         "status": detail.status,
         "metric": detail.metric,
+        "task": detail.task,
         "best_run_id": detail.best_run_id,
+        "curves": curves,
     }
-    return _render(
+    return render(
         request,
         "experiment.html",
         section="Experiments",
         e=detail,
         trials=detail.trials,
+        curves=curves,
         page_data=page_data,
     )
 
@@ -240,7 +178,7 @@ def runs(
         args = {k: v for k, v in filters.items() if v} | {"sort": sort, "offset": start}
         return urlencode(args)
 
-    return _render(
+    return render(
         request,
         "runs.html",
         section="Runs",
@@ -260,23 +198,27 @@ def compare(request: Request, store: StoreDep, ids: str = "") -> HTMLResponse:
     found = store.runs_by_ids(wanted)
     missing = [str(i) for i in wanted if i not in {r.id for r in found}]
     rows = compare_runs(found) if found else []
+    # the score of the first run's task (val accuracy, val mAP), for every run that logged it
+    tasks = [r.task for r in found] or ["classify"]
+    score = live_curves(tasks[0], "")["score"] or {"name": "val_accuracy", "label": "Val accuracy"}
     curves = {
         r.id: [
-            [e.epoch, e.value("val_accuracy")]
+            [e.epoch, e.value(score["name"])]
             for e in store.epochs(r.id)
-            if e.value("val_accuracy") is not None
+            if e.value(score["name"]) is not None
         ]
         for r in found
     }
-    page_data = {"runs": [{"id": r.id, "name": r.name, "points": curves[r.id]} for r in found]}
-    return _render(
+    runs = [{"id": r.id, "name": r.name, "points": curves[r.id]} for r in found]
+    return render(
         request,
         "compare.html",
         section="Runs",
         runs=found,
         rows=rows,
         missing=missing,
-        page_data=page_data,
+        score=score,
+        page_data={"runs": runs, "score": score},
     )
 
 
@@ -300,14 +242,14 @@ def run(request: Request, run_id: int, store: StoreDep) -> HTMLResponse:
     try:
         detail = routes_runs.get_run(run_id, store)
     except HTTPException:
-        return _not_found(request, "No such run.", ("/runs", "all runs"))
+        return not_found(request, "No such run.", ("/runs", "all runs"))
     scalars = [
         (k, v)
         for k, v in sorted(detail.metrics.items())
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
-    epochs = [{"epoch": e.epoch} | {k: e.value(k) for k in _CURVES} for e in detail.epochs]
-    return _render(
+    curves = epoch_curves(detail.run.task, detail.epochs)
+    return render(
         request,
         "run.html",
         section="Runs",
@@ -317,7 +259,9 @@ def run(request: Request, run_id: int, store: StoreDep) -> HTMLResponse:
         page_data={
             "id": detail.run.id,
             "task": detail.run.task,
-            "epochs": epochs,
+            "epochs": curves["epochs"],
+            "series": curves["series"],
+            "score_axis": curves["score_axis"],
             "has_model": detail.has_model,
         },
     )

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imgrec.progress import search_eta
-from imgrec.search.objectives import RUN_COSTS, per_epoch_metrics
+from imgrec.server.curves import task_metrics
 from imgrec.server.schemas import ExperimentOut, Progress
 from imgrec.store import ExperimentInfo, RunInfo, Store
 from imgrec.store.tables import utcnow
 from imgrec.store.web import RunBrief
 
 AnyRun = RunInfo | RunBrief
+RUN_COSTS = frozenset(task_metrics("classify")["run_costs"])  # latency_ms, train_time_s
 
 __all__ = ["experiment_out", "objective_of", "trial_values"]
 
@@ -25,7 +26,7 @@ __all__ = ["experiment_out", "objective_of", "trial_values"]
 def objective_of(run: AnyRun, metric: str, recorded: dict[int, float]) -> float | None:
     """The run's value of the experiment's objective (None until it has one): a run cost
     (``latency_ms``, ``train_time_s``) from its row, any other metric from ``recorded``."""
-    if metric in RUN_COSTS:
+    if metric in RUN_COSTS:  # the same for every task
         value = getattr(run, metric, None)
         return float(value) if isinstance(value, int | float) else None
     return recorded.get(run.id)
@@ -38,7 +39,8 @@ def trial_values(
     objective (``val_accuracy``, ``val_map``) at its best epoch, a final one as recorded."""
     metric, direction = exp.metrics[0], exp.directions[0]
     recorded: dict[int, float] = {}
-    if metric in per_epoch_metrics(exp.task):
+    per_epoch = {m["name"] for m in task_metrics(exp.task)["metrics"] if m["per_epoch"]}
+    if metric in per_epoch:
         recorded = store.best_epoch_values(exp.id, metric, direction)
     elif metric not in RUN_COSTS:
         recorded = store.final_values(exp.id, metric)
@@ -81,6 +83,7 @@ def experiment_out(
     return ExperimentOut(
         id=exp.id,
         name=exp.name,
+        task=exp.task,
         status=exp.status,
         metric=metric,
         direction=direction,

@@ -19,6 +19,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["datasets"])
 THUMBNAIL_PX = 128
+DETECTION_THUMBNAIL_PX = 320  # boxes and their labels stay readable
 
 
 def _display_name(name: str | None) -> str:
@@ -50,7 +51,8 @@ _UPLOAD_BODY = {
 async def upload_dataset(
     request: Request, library: LibraryDep, config: ConfigDep, name: str | None = None
 ) -> DatasetOut:
-    """Upload a zip of class folders as the request body (``Content-Type: application/zip``).
+    """Upload a zip as the request body (``Content-Type: application/zip``): class folders, or a
+    COCO, YOLO or VOC detection dataset (the task is read from the layout).
 
     The zip is checked and extracted before the answer (400 for not a zip, empty, corrupt,
     zip-slip or zip bomb; 413 over the size limit, counted while it streams in); the images are
@@ -86,19 +88,29 @@ def _meta(library: DatasetLibrary, dataset_id: str) -> dict[str, Any]:
 
 @router.get("/datasets/{dataset_id}")
 def get_dataset(dataset_id: str, library: LibraryDep) -> DatasetDetail:
-    """The upload's state and, once checked, its validation report and sample indices."""
+    """The upload's state and, once checked, its validation report and sample indices.
+
+    A detection dataset's report (``task: detect``) holds images and instances per class and
+    split, COCO box-size bands per class, the images without objects and every problem with
+    its file and line or key; ``sample_images`` gives each sample's true boxes.
+    """
     meta = _meta(library, dataset_id)
     samples = {c: list(range(len(p))) for c, p in library.samples(dataset_id).items()}
-    return DatasetDetail(**meta, report=library.report(dataset_id), samples=samples)
+    return DatasetDetail(
+        **meta,
+        report=library.report(dataset_id),
+        samples=samples,
+        sample_images=library.sample_images(dataset_id),
+    )
 
 
-def _thumbnail(path: Any) -> bytes:
+def _thumbnail(path: Any, size: int = THUMBNAIL_PX) -> bytes:
     from PIL import Image
 
     with Image.open(path) as img:
-        img.draft("RGB", (THUMBNAIL_PX, THUMBNAIL_PX))
+        img.draft("RGB", (size, size))
         rgb = img.convert("RGB")
-        rgb.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        rgb.thumbnail((size, size))
         buffer = io.BytesIO()
         rgb.save(buffer, format="PNG")
         return buffer.getvalue()
@@ -110,14 +122,17 @@ def _thumbnail(path: Any) -> bytes:
     responses={200: {"content": {"image/png": {}}}},
 )
 def sample_thumbnail(dataset_id: str, class_index: int, k: int, library: LibraryDep) -> Response:
-    """A small PNG of the k-th sample of a class (by index: no path comes from the request)."""
-    _meta(library, dataset_id)
+    """A small PNG of the k-th sample of a class (by index: no path comes from the request);
+    larger for a detection dataset, whose page draws the boxes over it."""
+    meta = _meta(library, dataset_id)
     try:
         path = library.sample_path(dataset_id, class_index, k)
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such sample") from exc
     try:
-        data = _thumbnail(path)
+        data = _thumbnail(
+            path, DETECTION_THUMBNAIL_PX if meta.get("task") == "detect" else THUMBNAIL_PX
+        )
     except OSError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="sample unreadable") from exc
     return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=3600"})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 
 from imgrec.errors import ImgrecError, NotFoundError
+from imgrec.server.curves import task_metrics
 from imgrec.server.deps import ConfigDep, LibraryDep, StoreDep
 from imgrec.server.progress import experiment_out, trial_values
 from imgrec.server.schemas import (
@@ -26,10 +27,9 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["experiments"])
 # (database, experiment) -> (completed trials when computed, importances); one computation at a
-# time per experiment however many pages ask, and one Optuna storage per database.
+# time per experiment however many pages ask.
 _IMPORTANCE_CACHE: dict[tuple[str, int], tuple[int, dict[str, float]]] = {}
 _IMPORTANCE_LOCKS: dict[tuple[str, int], asyncio.Lock] = {}
-_STORAGES: dict[str, Any] = {}
 
 
 def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
@@ -42,30 +42,39 @@ def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
 
 
 @router.get("/search/defaults", response_model=SearchDefaults)
-def search_defaults() -> dict[str, Any]:
-    """What the new-experiment form offers: searchable parameters with default bounds."""
-    from imgrec.models import list_models
-    from imgrec.search.objectives import OBJECTIVE_METRICS, RUN_COSTS
-    from imgrec.search.space import DEFAULT_SPACE, SEARCHABLE
-    from imgrec.search.study import PRUNERS, SAMPLERS
+def search_defaults(task: Literal["classify", "detect"] = "classify") -> dict[str, Any]:
+    """What the new-experiment form offers for ``task``: searchable parameters with the task's
+    default bounds, its models (the detector families for ``detect``) and objectives."""
+    from imgrec.api import search_options
 
+    options = search_options(task)
+    info = task_metrics(task)
+    space = options["default_space"]
     params = {
         name: {
             "config_key": key,
-            "type": kind.__name__,
-            "default": DEFAULT_SPACE.get(name),
+            "type": kind,
+            "default": space.get(name),
             "choices": _allowed(key),
         }
-        for name, (key, kind) in SEARCHABLE.items()
+        for name, (key, kind) in options["params"].items()
     }
     return {
+        "task": task,
         "params": params,
-        "default_space": DEFAULT_SPACE,
-        "models": list_models(),
-        "samplers": list(SAMPLERS),
-        "pruners": list(PRUNERS),
-        "metrics": [m for m in OBJECTIVE_METRICS if m not in RUN_COSTS and m != "train_loss"],
+        "default_space": space,
+        "models": options["models"],
+        "samplers": options["samplers"],
+        "pruners": options["pruners"],
+        "metrics": _objectives(info),
+        "objective": info["monitor"],
+        "metric_labels": {m["name"]: m["label"] for m in info["metrics"]},
     }
+
+
+def _objectives(info: dict[str, Any]) -> list[str]:
+    """The metrics the form offers as objective: the task's, except the training loss."""
+    return [m["name"] for m in info["metrics"] if m["name"] != "train_loss"]
 
 
 def _allowed(config_key: str) -> list[Any] | None:
@@ -82,26 +91,61 @@ def _allowed(config_key: str) -> list[Any] | None:
 
 def _field_errors(space: dict[str, Any]) -> dict[str, str]:
     """Each searched parameter checked on its own, so the page can show errors by field."""
-    from imgrec.search.space import parse_space
+    from imgrec.api import check_space
 
     errors: dict[str, str] = {}
     for name, spec in space.items():
         try:
-            parse_space({name: spec}, origin="search space")
+            check_space({name: spec}, origin="search space")
         except ImgrecError as exc:
             errors[name] = str(exc).replace("search space: ", "", 1)
     return errors
 
 
-def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: str) -> ExperimentOut:
+def _unprocessable(message: str, **errors: str) -> HTTPException:
+    return HTTPException(422, detail={"message": message, "errors": errors})
+
+
+def _task_space(task: str, space: dict[str, Any]) -> dict[str, Any]:
+    """The space as ``tune`` takes it: a detection search trains one detector family, named in
+    ``fixed`` (the searchable ``model`` choices are classifiers)."""
+    if task != "detect" or "model" not in space:
+        return space
+    from imgrec.api import detector_models
+
+    space = dict(space)
+    chosen = space.pop("model")
+    names = chosen if isinstance(chosen, list) else [chosen]
+    known = detector_models()
+    if len(names) != 1 or not isinstance(names[0], str):
+        raise _unprocessable(
+            "pick one detector", model="a detection search trains one detector family; pick one"
+        )
+    if names[0] not in known:
+        raise _unprocessable(
+            "unknown detector", model=f"unknown detector '{names[0]}'; one of: {', '.join(known)}"
+        )
+    fixed = space.get("fixed")
+    space["fixed"] = {**(fixed if isinstance(fixed, dict) else {}), "model.name": names[0]}
+    return space
+
+
+def _create(
+    body: ExperimentCreate, task: str, store: Store, config: ConfigDep, archive: str
+) -> ExperimentOut:
     from imgrec.api import tune
 
-    errors = _field_errors(body.space)
-    if errors:
-        raise HTTPException(
-            422,
-            detail={"message": "some bounds are not valid", "errors": errors},
+    metrics = _objectives(task_metrics(task))
+    metric = body.metric or task_metrics(task)["monitor"]
+    if metric not in metrics:
+        raise _unprocessable(
+            f"'{metric}' is not an objective of a {task} search",
+            metric=f"not a {task} metric; one of: {', '.join(metrics)}",
         )
+    space = _task_space(task, body.space)
+    errors = _field_errors(space)
+    if errors:
+        raise _unprocessable("some bounds are not valid", **errors)
     if body.name:
         try:
             store.get_experiment(body.name)
@@ -112,18 +156,18 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
                 status.HTTP_409_CONFLICT,
                 detail={"message": "name taken", "errors": {"name": f"'{body.name}' exists"}},
             )
-    overrides: dict[str, Any] = {"train.seed": body.seed, "task": body.task}
+    overrides: dict[str, Any] = {"train.seed": body.seed, "task": task}
     if body.image_size is not None:
         overrides["data.img_size"] = body.image_size
     try:
         result = tune(
             archive,
-            space=body.space or None,
+            space=space or None,
             trials=body.trials,
             timeout=body.timeout_min * 60 if body.timeout_min else None,
             sampler=body.sampler,
             pruner=body.pruner,
-            metrics=[body.metric],
+            metrics=[metric],
             workers=0,
             name=body.name,
             out=config.experiments_dir,
@@ -132,8 +176,7 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
             **overrides,
         )
     except ImgrecError as exc:
-        message = str(exc).replace(archive, "the uploaded dataset")
-        raise HTTPException(422, detail={"message": message, "errors": {}}) from exc
+        raise _unprocessable(str(exc).replace(archive, "the uploaded dataset")) from exc
     exp = store.get_experiment(result.experiment)
     return experiment_out(store, exp, [], uploads_dir=config.uploads_dir.resolve())
 
@@ -142,7 +185,12 @@ def _create(body: ExperimentCreate, store: Store, config: ConfigDep, archive: st
 async def create_experiment(
     body: ExperimentCreate, store: StoreDep, config: ConfigDep, library: LibraryDep
 ) -> ExperimentOut:
-    """Start a search on an uploaded dataset; the server's (or external) workers run it."""
+    """Start a search on an uploaded dataset; the server's (or external) workers run it.
+
+    The task is the dataset's (a COCO, YOLO or VOC upload is ``detect``); a ``task`` that
+    disagrees, an objective the task does not log, or bounds that are not valid are a 422 whose
+    ``detail.errors`` name the field.
+    """
     try:
         meta = library.meta(body.dataset_id)
     except KeyError as exc:
@@ -156,8 +204,15 @@ async def create_experiment(
             f"{'usable' if meta.get('usable') else 'not usable'}: "
             f"{meta.get('error') or 'wait for its check to finish'}",
         )
+    task = meta.get("task") or "classify"  # the readers of the dataset's layout
+    if body.task is not None and body.task != task:
+        layout = str(meta.get("layout") or "").upper()
+        raise _unprocessable(
+            f"'{meta['name']}' is a {layout} {task} dataset, not a {body.task} one",
+            task=f"this dataset is for {task}; choose {task} or another dataset",
+        )
     archive = str(library.archive(body.dataset_id).resolve())
-    return await run_in_threadpool(_create, body, store, config, archive)
+    return await run_in_threadpool(_create, body, task, store, config, archive)
 
 
 @router.get("/experiments")
@@ -210,25 +265,11 @@ def history(experiment_id: int, store: StoreDep) -> dict[str, Any]:
 
 
 def _importance(store: Store, exp: ExperimentInfo) -> dict[str, float]:
-    import optuna
+    from imgrec.api import param_importances
 
-    from imgrec.search.study import optuna_storage
-
-    storage = _STORAGES.get(store.url)
-    if storage is None:
-        storage = _STORAGES[store.url] = optuna_storage(store.url, heartbeat_s=60.0, grace_s=120.0)
-    try:
-        study = optuna.load_study(study_name=exp.name, storage=storage)
-    except KeyError:  # an experiment row without its study (made outside imgrec.tune)
+    if len(exp.objectives) > 1:
         return {}
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-    if len(complete) < 2 or len(exp.objectives) > 1:
-        return {}
-    try:
-        found = optuna.importance.get_param_importances(study)
-    except (RuntimeError, ValueError):  # e.g. every parameter constant so far
-        return {}
-    return {k: float(v) for k, v in found.items()}
+    return param_importances(exp.name, db=store.url)
 
 
 @router.get("/experiments/{experiment_id}/importance", response_model=Importance)

@@ -141,8 +141,6 @@ def _detect(predictor: Any, image: Any, conf: float, started: float) -> dict[str
 def _predict(
     folder: Path, data: bytes, top_k: int, explain: str, conf: float = 0.25
 ) -> dict[str, Any]:
-    from imgrec.explain.explainer import explain_images
-
     started = time.perf_counter()
     image = _open_image(data)
     with _TORCH_SLOTS:
@@ -154,7 +152,7 @@ def _predict(
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=prediction.error)
         heatmap = None
         if explain != "none":
-            heatmap = _heatmap_png(explain_images(predictor, [image], method=explain)[0])
+            heatmap = _heatmap_png(predictor, image, explain)
     return {
         "predictions": [{"label": n, "probability": p} for n, p in prediction.top_k],
         "heatmap_png": heatmap,
@@ -162,15 +160,13 @@ def _predict(
     }
 
 
-def _heatmap_png(explanation: Any) -> str:
-    import numpy as np
+def _heatmap_png(predictor: Any, image: Any, method: str) -> str:
     from PIL import Image
 
-    from imgrec.explain.overlay import overlay, upscale
+    from imgrec.api import explain_overlay
 
-    blended = upscale(overlay(explanation.pixels, explanation.heatmap))
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(blended, dtype=np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(explain_overlay(predictor, image, method=method)).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode()
 
 

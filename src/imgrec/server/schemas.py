@@ -20,6 +20,7 @@ __all__ = [
     "RunDetail",
     "RunOut",
     "RunPage",
+    "SampleImage",
 ]
 
 
@@ -43,15 +44,39 @@ class DatasetOut(_Wire):
     error: str | None = None
     size_bytes: int
     created_at: UtcDatetime
+    task: str | None = Field(None, description="classify or detect, from the layout; once checked")
+    layout: str | None = Field(None, description="class_folders, coco, yolo, voc, ...")
     num_images: int | None = None
+    num_instances: int | None = Field(None, description="detection: the objects (boxes)")
     num_classes: int | None = None
     classes: list[str] = []
     usable: bool | None = None
 
 
+class SampleBox(_Wire):
+    label: str
+    box: list[float] = Field(description="x0, y0, x1, y1 in the image's pixels")
+    crowd: bool = False
+
+
+class SampleImage(_Wire):
+    """A detection sample: its file (relative to the dataset), split, size and true boxes."""
+
+    file: str
+    split: str | None
+    width: int
+    height: int
+    boxes: list[SampleBox]
+
+
 class DatasetDetail(DatasetOut):
     report: dict[str, Any] | None = None
-    samples: dict[str, list[int]] = {}
+    samples: dict[str, list[int]] = Field(
+        {}, description="per class, the indices k of /api/datasets/{id}/samples/{class}/{k}.png"
+    )
+    sample_images: dict[str, list[SampleImage]] = Field(
+        {}, description="detection: per class, each sample's boxes (same order as samples)"
+    )
 
 
 class Progress(_Wire):
@@ -71,6 +96,7 @@ class Progress(_Wire):
 class ExperimentOut(_Wire):
     id: int
     name: str
+    task: str = "classify"
     status: str
     metric: str
     direction: str
@@ -146,8 +172,8 @@ class ExperimentCreate(_Wire):
 
     model_config = ConfigDict(protected_namespaces=(), extra="forbid")
 
-    task: Literal["classify"] = Field(
-        "classify", description="only image classification so far; others plug in later"
+    task: Literal["classify", "detect"] | None = Field(
+        None, description="classify or detect; default: the dataset's (from its layout)"
     )
     dataset_id: str = Field(pattern=r"^[0-9a-f]{12}$")
     name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -156,7 +182,12 @@ class ExperimentCreate(_Wire):
     timeout_min: float | None = Field(None, gt=0, le=60 * 24 * 30)
     pruner: Literal["median", "hyperband", "none"] = "median"
     sampler: Literal["tpe", "random", "cmaes", "gp"] = "tpe"
-    metric: Literal["val_accuracy", "val_loss", "accuracy", "macro_f1", "loss"] = "val_accuracy"
+    metric: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="the objective, one of the task's metrics (GET /api/search/defaults?task=); "
+        "default: the task's (val_accuracy for classify, val_map for detect)",
+    )
     image_size: int | None = Field(None, ge=8, le=1024)
     seed: int = 0
 
@@ -171,12 +202,15 @@ class SearchParam(_Wire):
 class SearchDefaults(_Wire):
     """What the new-experiment form offers (``default_space`` is used when none is given)."""
 
+    task: str
     params: dict[str, SearchParam]
     default_space: dict[str, Any]
     models: list[str]
     samplers: list[str]
     pruners: list[str]
     metrics: list[str]
+    objective: str = Field(description="the task's default objective")
+    metric_labels: dict[str, str] = {}
 
 
 class HistoryPoint(_Wire):

@@ -1,4 +1,4 @@
-// Compare page: the validation accuracy curves of the compared runs on one chart.
+// Compare page: the validation score curves (the task's: accuracy, mAP) of the compared runs.
 import { chartsAvailable, colour, lineOptions, pageData } from "./common.js";
 
 const data = pageData();
@@ -16,6 +16,6 @@ if (canvas && chartsAvailable()) {
         pointRadius: 3,
       })),
     },
-    options: lineOptions({ x: "epoch", y: "validation accuracy", yMin: 0, yMax: 1 }),
+    options: lineOptions({ x: "epoch", y: (data.score || {}).label || "validation accuracy", yMin: 0, yMax: 1 }),
   });
 }

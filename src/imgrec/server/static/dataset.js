@@ -1,5 +1,7 @@
-// Dataset report page: the class histogram, and polling while the server still checks images.
+// Dataset report page: the class histogram (or a detection dataset's charts), and polling while
+// the server still checks images.
 import { api, chartsAvailable, colour, pageData } from "./common.js";
+import { detectionCharts } from "./dataset_detect.js";
 
 const data = pageData();
 
@@ -48,4 +50,6 @@ function histogram() {
 }
 
 if (data.status === "checking") setTimeout(poll, 800);
-histogram();
+if (data.task === "detect") {
+  if (chartsAvailable()) detectionCharts(data);
+} else histogram();

@@ -1,5 +1,7 @@
 // Live experiment page: one WebSocket (/ws/experiments/{id}?after=cursor) feeds the curves, the
 // trial table, the progress bar and the best run. It reconnects with backoff from the last cursor.
+// The two curves are the task's per-epoch metrics the server chose (data.curves): a score
+// (val_accuracy, val_map) and a loss (val_loss, train_loss).
 import {
   api, badge, chartsAvailable, colour, el, lineOptions, num, paramsText, pct, secs, pageData,
 } from "./common.js";
@@ -15,13 +17,14 @@ const epochs = new Map(); // run id -> Map(epoch -> EpochOut)
 const FINISHED = new Set(["completed", "pruned", "failed", "cancelled", "interrupted"]);
 
 const $ = (id) => document.getElementById(id);
+const curves = data.curves || { score: { name: "val_accuracy", label: "Val accuracy" }, loss: null };
 const charts = {};
 if (chartsAvailable()) {
   const Chart = window.Chart;
-  charts.acc = new Chart($("chart-acc"), { type: "line", data: { datasets: [] },
-    options: lineOptions({ x: "epoch", y: "validation accuracy", yMin: 0, yMax: 1 }) });
-  charts.loss = new Chart($("chart-loss"), { type: "line", data: { datasets: [] },
-    options: lineOptions({ x: "epoch", y: "validation loss" }) });
+  if (curves.score && $("chart-acc")) charts.acc = new Chart($("chart-acc"), { type: "line",
+    data: { datasets: [] }, options: lineOptions({ x: "epoch", y: curves.score.label, yMin: 0, yMax: 1 }) });
+  if (curves.loss && $("chart-loss")) charts.loss = new Chart($("chart-loss"), { type: "line",
+    data: { datasets: [] }, options: lineOptions({ x: "epoch", y: curves.loss.label }) });
   charts.history = new Chart($("chart-history"), { type: "line", data: { datasets: [] },
     options: lineOptions({ x: "trial", y: data.metric }) });
   charts.importance = new Chart($("chart-importance"), {
@@ -50,22 +53,24 @@ function seriesFor(chart, runId) {
   return set;
 }
 
-function redrawCurves() {
-  if (!charts.acc) return;
+// One series per trial of the metric ``key``; the canvas counts its points (for the tests).
+function redrawChart(chart, key, canvas) {
+  if (!chart) return;
   let points = 0;
   for (const [runId, byEpoch] of epochs) {
     const rows = [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
-    const acc = seriesFor(charts.acc, runId);
-    acc.data = rows.filter((r) => r.val_accuracy !== null).map((r) => ({ x: r.epoch, y: r.val_accuracy }));
-    acc.label = trialLabel(runs.get(runId));
-    const loss = seriesFor(charts.loss, runId);
-    loss.data = rows.filter((r) => r.val_loss !== null).map((r) => ({ x: r.epoch, y: r.val_loss }));
-    loss.label = acc.label;
-    points += acc.data.length;
+    const series = seriesFor(chart, runId);
+    series.data = rows.filter((r) => typeof r[key] === "number").map((r) => ({ x: r.epoch, y: r[key] }));
+    series.label = trialLabel(runs.get(runId));
+    points += series.data.length;
   }
-  charts.acc.update();
-  charts.loss.update();
-  $("chart-acc").dataset.points = String(points);
+  chart.update();
+  canvas.dataset.points = String(points);
+}
+
+function redrawCurves() {
+  if (curves.score) redrawChart(charts.acc, curves.score.name, $("chart-acc"));
+  if (curves.loss) redrawChart(charts.loss, curves.loss.name, $("chart-loss"));
 }
 
 function trialRow(run) {
@@ -76,7 +81,7 @@ function trialRow(run) {
     el("td", { className: "wrap small" }, paramsText(run.params)),
     el("td", { className: "num" }, num(run.epochs_completed)),
     el("td", { className: "num" }, num(run.best_val)),
-    el("td", { className: "num" }, pct(run.accuracy)),
+    el("td", { className: "num" }, pct(run.primary_value)),
     el("td", { className: "num" }, secs(run.train_time_s)),
     el("td", { className: "num" }, num(run.latency_ms, 3)),
   ];

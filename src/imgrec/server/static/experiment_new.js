@@ -1,11 +1,15 @@
-// New experiment form: models and searched parameters from GET /api/search/defaults, POST
-// /api/experiments, and each 422 error shown next to its field.
+// New experiment form: the task (inferred from the chosen dataset), its models, searched
+// parameters and objectives from GET /api/search/defaults?task=, POST /api/experiments, and each
+// 422 error shown next to its field. A detection search trains one detector family (a radio
+// choice); a classification search may try several models.
 import { api, el } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("experiment-form");
 const SKIP = new Set(["model", "epochs", "img_size"]); // own fields above
 const PREFERRED_MODEL = "simple_cnn";
+const TASK_NAMES = { classify: "classification", detect: "detection" };
+let loading = 0; // the latest load wins when the task changes quickly
 
 function setOptions(select, values, chosen) {
   if (!values || !values.length) return;
@@ -131,20 +135,58 @@ function showErrors(error) {
   first.scrollIntoView({ block: "center", behavior: "smooth" });
 }
 
-async function load() {
-  const defaults = await api("/api/search/defaults");
-  const models = defaults.models || [];
+function datasetTask() {
+  const option = $("dataset_id").selectedOptions[0];
+  return option ? option.dataset.task || "classify" : null;
+}
+
+// The task field says so at once when it does not fit the dataset (the server refuses it too).
+function checkTask() {
+  const node = form.querySelector('[data-field="task"]');
+  const wanted = datasetTask();
+  const wrong = wanted && wanted !== $("task").value;
+  node.classList.toggle("has-error", Boolean(wrong));
+  node.querySelector(".field-error").textContent = wrong
+    ? `this dataset is for ${TASK_NAMES[wanted] || wanted}; choose that task or another dataset` : "";
+}
+
+function modelChoices(task, models) {
+  const single = task === "detect";
   const preferred = models.includes(PREFERRED_MODEL) ? PREFERRED_MODEL : models[0];
+  $("models-title").textContent = single ? "Detector" : "Models";
+  $("models-hint").textContent = single
+    ? "A detection search trains one detector family (the first is the quickest)."
+    : "Tick several to let the search choose among them.";
   $("models").replaceChildren(...models.map((m) => el("label", {},
-    el("input", { type: "checkbox", name: "model", value: m, checked: m === preferred }), m)));
+    el("input", { type: single ? "radio" : "checkbox", name: "model", value: m, checked: m === preferred }), m)));
+}
+
+function metricChoices(defaults) {
+  const labels = defaults.metric_labels || {};
+  const chosen = defaults.objective || (defaults.metrics || [])[0];
+  $("metric").replaceChildren(...(defaults.metrics || []).map((m) => el("option",
+    { value: m, selected: m === chosen }, labels[m] ? `${m} (${labels[m]})` : m)));
+}
+
+async function load(task) {
+  const mine = ++loading;
+  const defaults = await api(`/api/search/defaults?task=${encodeURIComponent(task)}`);
+  if (mine !== loading) return;
+  modelChoices(task, defaults.models || []);
   const rows = Object.entries(defaults.params || {}).filter(([name]) => !SKIP.has(name))
     .map(([name, info]) => paramRow(name, info));
   $("params").tBodies[0].replaceChildren(...rows);
   const epochs = (defaults.default_space || {}).epochs ?? (defaults.params.epochs || {}).default;
   if (typeof epochs === "number") $("epochs").value = epochs;
-  setOptions($("sampler"), defaults.samplers, "tpe");
-  setOptions($("pruner"), defaults.pruners, "median");
-  setOptions($("metric"), defaults.metrics, "val_accuracy");
+  setOptions($("sampler"), defaults.samplers, $("sampler").value || "tpe");
+  setOptions($("pruner"), defaults.pruners, $("pruner").value || "median");
+  metricChoices(defaults);
+  form.dataset.task = task; // loaded: the browser tests wait for this
+}
+
+function failed(error) {
+  $("form-error").textContent = `Could not load the search defaults: ${error.message}`;
+  $("form-error").hidden = false;
 }
 
 form.addEventListener("submit", async (event) => {
@@ -161,7 +203,19 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-load().catch((error) => {
-  $("form-error").textContent = `Could not load the search defaults: ${error.message}`;
-  $("form-error").hidden = false;
+$("task").addEventListener("change", () => {
+  checkTask();
+  load($("task").value).catch(failed);
 });
+$("dataset_id").addEventListener("change", () => {
+  const wanted = datasetTask();
+  if (wanted && wanted !== $("task").value) {
+    $("task").value = wanted;
+    load(wanted).catch(failed);
+  }
+  checkTask();
+});
+
+if (datasetTask()) $("task").value = datasetTask();
+checkTask();
+load($("task").value).catch(failed);

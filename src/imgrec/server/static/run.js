@@ -1,29 +1,23 @@
-// Run page: learning curves (loss on the left axis, accuracy on the right), the predict box and
-// the look-inside views (filters, embedding map, layer table).
+// Run page: learning curves (loss on the left axis, accuracy or mAP on the right), the predict box
+// and the look-inside views (filters, embedding map, layer table).
 import { api, chartsAvailable, colour, el, lineOptions, pageData } from "./common.js";
 
 const data = pageData();
 const $ = (id) => document.getElementById(id);
 
+// The task's per-epoch metrics (data.series, from its metric specs): scores on the right axis
+// (0..1), losses dashed on the left.
 function curves() {
   const canvas = $("chart-curves");
   if (!canvas || !chartsAvailable()) return;
-  const series = [
-    ["train_loss", "train loss", "loss", 0],
-    ["val_loss", "val loss", "loss", 1],
-    ["train_accuracy", "train accuracy", "acc", 2],
-    ["val_accuracy", "val accuracy", "acc", 3],
-    ["val_map", "val mAP", "acc", 4],
-    ["val_map50", "val AP50", "acc", 5],
-  ];
-  const datasets = series
-    .map(([key, label, axis, i]) => ({
-      label,
-      yAxisID: axis,
-      data: data.epochs.filter((e) => e[key] !== null).map((e) => ({ x: e.epoch, y: e[key] })),
+  const datasets = (data.series || [])
+    .map((s, i) => ({
+      label: s.label,
+      yAxisID: s.axis === "loss" ? "loss" : "acc",
+      data: data.epochs.filter((e) => typeof e[s.name] === "number").map((e) => ({ x: e.epoch, y: e[s.name] })),
       borderColor: colour(i),
       backgroundColor: colour(i),
-      borderDash: axis === "loss" ? [5, 3] : [],
+      borderDash: s.axis === "loss" ? [5, 3] : [],
       borderWidth: 2,
       pointRadius: 3,
     }))
@@ -31,9 +25,10 @@ function curves() {
   const options = lineOptions({ x: "epoch", y: "" });
   delete options.scales.y;
   options.scales.loss = { position: "left", title: { display: true, text: "loss" }, beginAtZero: true };
-  options.scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: data.task === "detect" ? "mAP" : "accuracy" },
+  options.scales.acc = { position: "right", min: 0, max: 1, title: { display: true, text: data.score_axis || "score" },
     grid: { drawOnChartArea: false } };
   new window.Chart(canvas, { type: "line", data: { datasets }, options });
+  canvas.dataset.series = datasets.map((d) => d.label).join(",");
 }
 
 async function predict(event) {
