@@ -5,6 +5,8 @@ minutes of training wall time on a 2-core CPU; every family is reported on the s
 imgrec's mAP recomputed by pycocotools from the run's saved files (must agree to 1e-4).
 
     python benchmarks/detection_shapes.py [--models tinydet,fcos] [--epochs tinydet=15,fcos=8]
+    python benchmarks/detection_shapes.py --models detr,conditional_detr --epochs 6 \
+        --result detection_shapes_detr      # the transformer detectors, on the same data
 
 Writes benchmarks/results/detection_shapes.json.
 """
@@ -132,6 +134,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--result", default="detection_shapes", help="Name of the JSON under results/."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-det-"))
     imgrec = str(Path(sys.executable).with_name("imgrec"))
@@ -148,7 +153,7 @@ def main() -> None:
     scored = [r for r in rows if "map" in r]
     best = max(scored, key=lambda r: r["map"], default=None)
     write_result(
-        "detection_shapes",
+        args.result,
         {
             "target": "mAP >= 0.50 and AP50 >= 0.85 within 900 s of training (best detector)",
             "settings": vars(args) | {"work": str(work)},

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgrec.config import RunConfig, Settings, build_config, dotted_keys, load_yaml
+from imgrec.config import ModelConfig, RunConfig, Settings, build_config, dotted_keys, load_yaml
 from imgrec.errors import ConfigError, RunError
 
 __all__ = [
@@ -141,6 +141,15 @@ def resolve_train_config(
         task = _task_for(asked, cfg.data.path)
         if task != cfg.task:
             cfg = cfg.model_copy(update={"task": task})
+        if cfg.model.name == ModelConfig.model_fields["name"].default:  # no model named
+            from imgrec.tasks.registry import get_task
+
+            cfg.model.name = get_task(task).default_model
+        if task != "segment" and cfg.train.loss not in ("auto", "ce"):
+            raise ConfigError(
+                f"train.loss={cfg.train.loss} is a segmentation loss; task '{task}' uses its own "
+                "(leave train.loss at auto)."
+            )
         return cfg, None
     from imgrec.engine.rundir import CONFIG_FILE
 
@@ -389,10 +398,15 @@ def load(run_dir: str | Path, *, device: str = "auto") -> Any:
 
     if is_zoo_name(run_dir):
         return ZooPredictor.load(run_dir)
-    if ModelCard.load(run_dir).task == "detect":
+    task = ModelCard.load(run_dir).task
+    if task == "detect":
         from imgrec.engine.detect_predictor import DetectionPredictor
 
         return DetectionPredictor.from_run_dir(run_dir, device=_device(device))
+    if task == "segment":
+        from imgrec.engine.segment_predictor import SegmentationPredictor
+
+        return SegmentationPredictor.from_run_dir(run_dir, device=_device(device))
     from imgrec.engine.predictor import Predictor
 
     return Predictor.from_run_dir(run_dir, device=_device(device))
@@ -435,8 +449,11 @@ def predict(
     paths = [i for i in inputs if isinstance(i, str | Path)]
     items += expand_inputs(paths)
     items += [i for i in inputs if not isinstance(i, str | Path)]
-    if getattr(predictor, "task", "classify") == "detect":
+    task = getattr(predictor, "task", "classify")
+    if task == "detect":
         return list(predictor.predict(items, conf=conf, iou=iou, batch_size=min(batch_size, 8)))
+    if task == "segment":
+        return list(predictor.predict(items, batch_size=min(batch_size, 8)))
     return list(predictor.predict(items, top_k=top_k, batch_size=batch_size))
 
 
@@ -456,7 +473,19 @@ def evaluate(
     """
     from imgrec.models.card import ModelCard
 
-    if ModelCard.load(run_dir).task == "detect":
+    task = ModelCard.load(run_dir).task
+    if task == "segment":
+        from imgrec.engine.segment_reevaluate import reevaluate_segmenter
+
+        return reevaluate_segmenter(
+            Path(run_dir),
+            data=Path(data) if data is not None else None,
+            split=split,
+            out=Path(out) if out is not None else None,
+            settings=Settings(),
+            device=_device(device),
+        )
+    if task == "detect":
         from imgrec.engine.detect_reevaluate import reevaluate_detector
 
         return reevaluate_detector(
@@ -530,8 +559,13 @@ def check_data(
     """Ingest, split and validate a dataset; returns the :class:`DataReport` (never raises for
     an unusable dataset: the report's ``errors`` say why). ``task`` (default: inferred from the
     layout) picks the readers: a detection dataset gets a :class:`DetectionCheck`."""
-    if _task_for(task, path) == "detect":
+    resolved = _task_for(task, path)
+    if resolved == "detect":
         return check_detection_data(
+            path, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
+        )
+    if resolved == "segment":
+        return check_segmentation_data(
             path, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
         )
     _, report = read_dataset(
@@ -545,9 +579,10 @@ def check_data(
 
 
 @dataclass
-class DetectionCheck:
-    """The validation report of a detection dataset (what ``imgrec data check`` prints)."""
+class TaskDataCheck:
+    """The validation report of a detection or segmentation dataset (``imgrec data check``)."""
 
+    task: str
     dataset: Any
 
     @property
@@ -555,15 +590,43 @@ class DetectionCheck:
         return bool(self.dataset.by_split("train"))
 
     def to_dict(self) -> dict[str, Any]:
-        from imgrec.data.detection import detection_report
-
-        return {"task": "detect", "usable": self.usable} | detection_report(self.dataset)
+        report = _task_data_functions(self.task)[1]
+        return {"task": self.task, "usable": self.usable} | report(self.dataset)
 
     def render_text(self) -> str:
-        from imgrec.data.detection import render_report_text
+        text = _task_data_functions(self.task)[2](self.dataset)
+        what = "masks" if self.task == "segment" else "boxes"
+        return text if self.usable else text + f"\nnot usable: no training images with {what}."
 
-        text = render_report_text(self.dataset)
-        return text if self.usable else text + "\nnot usable: no training images with boxes."
+
+DetectionCheck = TaskDataCheck  # the name a detection check had before segmentation came
+
+
+def _task_data_functions(task: str) -> tuple[Callable[..., Any], ...]:
+    """``(read, report, render)`` of the detection or the segmentation data layer."""
+    if task == "segment":
+        from imgrec.data import segmentation as seg
+
+        return seg.read_segmentation, seg.segmentation_report, seg.render_segmentation_report
+    from imgrec.data import detection as det
+
+    return det.read_detection, det.detection_report, det.render_report_text
+
+
+def _check_task_data(
+    path: str | Path, task: str, *, val_fraction: float, test_fraction: float, split_seed: int
+) -> TaskDataCheck:
+    read = _task_data_functions(task)[0]
+    settings = Settings()
+    settings.datasets_dir.mkdir(parents=True, exist_ok=True)
+    dataset = read(  # a zip is extracted once, by content, and reused (as training)
+        Path(path),
+        work_dir=settings.datasets_dir,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
+    return TaskDataCheck(task, dataset)
 
 
 def check_detection_data(
@@ -572,20 +635,32 @@ def check_detection_data(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     split_seed: int = 0,
-) -> DetectionCheck:
+) -> TaskDataCheck:
     """Read and validate a COCO, YOLO or VOC dataset (folder or zip); nothing is modified."""
-    from imgrec.data.detection import read_detection
-
-    settings = Settings()
-    settings.datasets_dir.mkdir(parents=True, exist_ok=True)
-    dataset = read_detection(  # a zip is extracted once, by content, and reused (as training)
-        Path(path),
-        work_dir=settings.datasets_dir,
+    return _check_task_data(
+        path,
+        "detect",
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
     )
-    return DetectionCheck(dataset)
+
+
+def check_segmentation_data(
+    path: str | Path,
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    split_seed: int = 0,
+) -> TaskDataCheck:
+    """Read and validate a segmentation dataset (mask folders, VOC, COCO; folder or zip)."""
+    return _check_task_data(
+        path,
+        "segment",
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
 
 
 def convert_data(source: str | Path, *, to: str, out: str | Path, drop_crowd: bool = False) -> Path:
@@ -625,8 +700,19 @@ def synth_data(
             seed=seed,
             classes=[n.strip() for n in names] if names else None,
         )
+    if task == "segment":
+        from imgrec.data.segmentation import write_shapes_segmentation
+
+        names = classes.split(",") if isinstance(classes, str) else classes
+        return write_shapes_segmentation(
+            Path(out),
+            n=per_class * len(names or DEFAULT_CLASSES),
+            img_size=img_size,
+            seed=seed,
+            classes=[n.strip() for n in names] if names else None,
+        )
     if task != "classify":
-        raise ConfigError(f"task '{task}': only classify and detect datasets can be generated.")
+        raise ConfigError(f"task '{task}': only classify, detect and segment sets are generated.")
     names = classes.split(",") if isinstance(classes, str) else classes
     return write_shapes_dataset(
         Path(out),

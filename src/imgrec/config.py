@@ -85,6 +85,9 @@ class TrainConfig(_Section):
     augment: Literal["none", "light", "randaugment", "trivialaugment"] = "light"
     hflip: bool = Field(True, description="Random horizontal flips in 'light' augmentation.")
     class_weights: bool = Field(False, description="Weight the loss by inverse class frequency.")
+    loss: Literal["auto", "ce", "dice", "ce+dice", "focal"] = Field(
+        "auto", description="Segmentation loss (auto = ce); other tasks use their own."
+    )
     precision: Literal["auto", "32", "bf16", "16"] = "auto"
     channels_last: bool | None = Field(None, description="None = on for CUDA and CPU.")
     early_stopping_patience: int | None = Field(None, ge=1)
@@ -109,7 +112,7 @@ class TrainConfig(_Section):
 class RunConfig(_Section):
     """A whole run: task, data, model, training, and where its directory goes."""
 
-    task: Literal["classify", "detect"] = "classify"
+    task: Literal["classify", "detect", "segment"] = "classify"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

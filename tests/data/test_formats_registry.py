@@ -29,6 +29,7 @@ from tests.data.corpus import make_imagefolder, noise_image, tree_digest, write_
 
 CLASSIFY = ["idx", "split-folders", "csv", "imagefolder"]
 DETECT = ["coco", "yolo", "voc"]
+SEGMENT = ["coco-seg", "voc-seg", "mask-folders"]
 
 
 class _LabelsTxt(FormatReader[Found]):
@@ -75,7 +76,7 @@ def plugin() -> Iterator[None]:
 def test_built_in_readers_in_probe_order() -> None:
     assert list_formats("classify") == CLASSIFY
     assert list_formats("detect") == DETECT
-    assert set(list_formats()) == set(CLASSIFY + DETECT)
+    assert set(list_formats()) == set(CLASSIFY + DETECT + SEGMENT)
     assert list_formats("caption") == []
     reader = get_format("voc")
     assert reader.name == "voc" and reader.tasks == ("detect",)

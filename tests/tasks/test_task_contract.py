@@ -28,7 +28,17 @@ def _detect(out: Path) -> Path:
     return write_shapes_detection(out, n=6, img_size=32)
 
 
-MAKERS: dict[str, Callable[[Path], Path]] = {"classify": _classify, "detect": _detect}
+def _segment(out: Path) -> Path:
+    from imgrec.data.segmentation import write_shapes_segmentation
+
+    return write_shapes_segmentation(out, n=6, img_size=32)
+
+
+MAKERS: dict[str, Callable[[Path], Path]] = {
+    "classify": _classify,
+    "detect": _detect,
+    "segment": _segment,
+}
 
 
 def test_every_registered_task_has_a_dataset_maker_here() -> None:

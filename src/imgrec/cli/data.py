@@ -25,7 +25,8 @@ def data_check(
     val_fraction: Annotated[float, typer.Option(help="Validation share when unsplit.")] = 0.15,
     test_fraction: Annotated[float, typer.Option(help="Test share when unsplit.")] = 0.15,
     task: Annotated[
-        str | None, typer.Option(help="classify or detect; inferred from the layout if not given.")
+        str | None,
+        typer.Option(help="classify, detect or segment; inferred from the layout if not given."),
     ] = None,
 ) -> None:
     """Validate a dataset; exit 0 when it is usable (warnings allowed), 1 when it is not."""
@@ -49,7 +50,8 @@ def data_check(
 def data_synth(
     out: Annotated[Path, typer.Argument(help="Folder to create.")],
     task: Annotated[
-        str, typer.Option(help="classify, or detect (COCO layout with exact boxes).")
+        str,
+        typer.Option(help="classify, detect (COCO, exact boxes) or segment (exact masks)."),
     ] = "classify",
     per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
     img_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,

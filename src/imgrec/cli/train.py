@@ -19,7 +19,9 @@ def train(
     path: Annotated[str | None, typer.Argument(help="Folder, zip or CSV of images.")] = None,
     task: Annotated[
         str | None,
-        typer.Option(help="classify or detect; inferred from the dataset's layout if not given."),
+        typer.Option(
+            help="classify, detect or segment; inferred from the dataset's layout if not given."
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Name from `imgrec models`.")
@@ -105,7 +107,14 @@ def train(
     m = result.metrics
     if not m:  # a DDP worker process: rank 0 reports
         return
-    if result.config.task == "detect":
+    if result.config.task == "segment":
+        from imgrec.cli.segment import segmentation_scores
+
+        typer.echo(
+            f"{segmentation_scores(m)}  on {m.get('split')}  "
+            f"trained in {m['training']['wall_time_s']:.1f}s"
+        )
+    elif result.config.task == "detect":
         typer.echo(
             f"mAP {m['map']:.4f}  AP50 {m['map50']:.4f}  AP75 {m['map75']:.4f}  "
             f"on {m.get('split')} ({m.get('num_images')} images)  "
@@ -141,6 +150,15 @@ def eval_(
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
+    if "miou" in metrics:
+        from imgrec.cli.segment import segmentation_scores
+
+        typer.echo(f"{segmentation_scores(metrics)} from {metrics['source']}")
+        for row in metrics["per_class"]:
+            iou = "n/a" if row["iou"] is None else f"{row['iou']:.3f}"
+            typer.echo(f"  {row['name']:<24} IoU {iou}")
+        typer.echo(metrics["out_dir"])
+        return
     if "map" in metrics:
         typer.echo(
             f"mAP {metrics['map']:.4f}  AP50 {metrics['map50']:.4f}  AP75 {metrics['map75']:.4f}"
@@ -173,10 +191,11 @@ def predict(
     conf: Annotated[float, typer.Option(help="Detection: lowest score shown.")] = 0.25,
     iou: Annotated[float, typer.Option(help="Detection: NMS overlap threshold.")] = 0.5,
     save_images: Annotated[
-        Path | None, typer.Option(help="Detection: write the images with boxes drawn here.")
+        Path | None,
+        typer.Option(help="Detection: images with boxes drawn; segmentation: masks, overlays."),
     ] = None,
 ) -> None:
-    """Predict the class of images (or the boxes in them) with a trained model."""
+    """Predict the class of images (the boxes in them, or a class per pixel) with a model."""
     from imgrec import api
 
     results = run_or_exit(
@@ -189,6 +208,10 @@ def predict(
         from imgrec.cli.detect import show_detections
 
         show_detections(results, as_json=as_json, as_csv=as_csv, save_images=save_images)
+    elif results and hasattr(results[0], "shares"):
+        from imgrec.cli.segment import show_segmentations
+
+        show_segmentations(results, as_json=as_json, as_csv=as_csv, save_images=save_images)
     elif as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
     elif as_csv:

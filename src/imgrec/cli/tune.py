@@ -33,7 +33,7 @@ def tune_command(
     path: Annotated[str, typer.Argument(help="Folder, zip or CSV of images.")],
     task: Annotated[
         str | None,
-        typer.Option(help="classify or detect; inferred from the dataset's layout if not given."),
+        typer.Option(help="classify, detect or segment; inferred from the dataset's layout."),
     ] = None,
     space: Annotated[
         Path | None, typer.Option(help="YAML file of bounds; default: a sensible space.")

@@ -29,6 +29,7 @@ __all__ = [
     "to_rgb",
 ]
 
+
 def decode_error(name: object, exc: BaseException) -> DatasetError:
     """The error for an image Pillow failed to decode: truncated, or otherwise unreadable."""
     text = str(exc)

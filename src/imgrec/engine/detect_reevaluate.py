@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from imgrec.config import RunConfig, Settings
+from imgrec.config import Settings
 from imgrec.data.detection import DetectionImage
 from imgrec.data.manifest import SPLITS
 from imgrec.engine.detect_eval import evaluate_detector
 from imgrec.engine.detect_predictor import DetectionPredictor
 from imgrec.engine.detect_runner import read_detection_data
-from imgrec.engine.rundir import CONFIG_FILE
-from imgrec.errors import DatasetError, RunError
+from imgrec.engine.rundir import saved_run_config
+from imgrec.errors import DatasetError
 from imgrec.evaluation.writers import write_json
 
 __all__ = ["reevaluate_detector"]
@@ -39,12 +38,7 @@ def reevaluate_detector(
     """
     predictor = DetectionPredictor.from_run_dir(run_dir, device=device)
     card = predictor.card
-    saved = run_dir / CONFIG_FILE
-    if not saved.is_file():
-        raise RunError(f"{run_dir}: {CONFIG_FILE} missing; not a run directory made by imgrec.")
-    cfg = RunConfig.model_validate(yaml.safe_load(saved.read_text()))
-    if data is not None:
-        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": str(data)})})
+    cfg = saved_run_config(run_dir, data=data)
     dataset = read_detection_data(cfg, settings)
     unknown = sorted(set(dataset.classes) - set(card.classes))
     if unknown:

@@ -21,9 +21,8 @@ from imgrec.data.detection import (
     read_detection,
     render_report_text,
 )
-from imgrec.data.manifest import Split
 from imgrec.engine.detect_eval import evaluate_detector
-from imgrec.engine.task_runner import TrainingPlan
+from imgrec.engine.task_runner import TrainingPlan, first_split
 from imgrec.errors import DatasetError
 from imgrec.evaluation.writers import write_json
 from imgrec.models.card import ModelCard, Preprocessing
@@ -149,9 +148,7 @@ class DetectRunner:
         )
 
     def eval_split(self, data: DetectionDataset) -> tuple[str, int]:
-        order: tuple[Split, ...] = ("test", "val", "train")
-        split: Split = next((s for s in order if data.by_split(s)), "train")
-        return split, len(data.by_split(split))
+        return first_split(data)
 
     def evaluate(
         self,

@@ -27,6 +27,7 @@ __all__ = ["load_run_model", "load_run_weights"]
 _LOADERS = {
     "classify": "imgrec.engine.predictor.Predictor",
     "detect": "imgrec.engine.detect_predictor.DetectionPredictor",
+    "segment": "imgrec.engine.segment_predictor.SegmentationPredictor",
 }
 
 

@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from imgrec.config import RunConfig
 from imgrec.data.manifest import Manifest
 from imgrec.errors import RunError
 
@@ -34,6 +37,7 @@ __all__ = [
     "new_run_dir",
     "read_run_status",
     "read_splits",
+    "saved_run_config",
     "update_run_status",
     "write_splits",
 ]
@@ -98,3 +102,18 @@ def read_splits(path: Path) -> list[dict[str, str]]:
         raise RunError(f"{path}: missing; pass --data to evaluate on a dataset instead.")
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def saved_run_config(run_dir: Path, *, data: Path | None = None) -> RunConfig:
+    """The config a run trained with (``config.yaml``), its dataset replaced by ``data``.
+
+    Raises:
+        RunError: ``run_dir`` has no ``config.yaml`` (not made by imgrec).
+    """
+    saved = run_dir / CONFIG_FILE
+    if not saved.is_file():
+        raise RunError(f"{run_dir}: {CONFIG_FILE} missing; not a run directory made by imgrec.")
+    cfg = RunConfig.model_validate(yaml.safe_load(saved.read_text()))
+    if data is not None:
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": str(data)})})
+    return cfg

@@ -29,7 +29,7 @@ from imgrec.config import RunConfig, Settings
 from imgrec.models.card import ModelCard
 from imgrec.tasks.registry import MetricSpec
 
-__all__ = ["TaskRunner", "TrainingPlan"]
+__all__ = ["TaskRunner", "TrainingPlan", "first_split"]
 
 
 @dataclass
@@ -102,3 +102,10 @@ class TaskRunner(Protocol):
     ) -> ModelCard:
         """The model card saved beside the weights."""
         ...
+
+
+def first_split(data: Any) -> tuple[str, int]:
+    """The split a final evaluation uses: test, else val, else train; and its size (for any
+    dataset with ``by_split``)."""
+    split = next((s for s in ("test", "val", "train") if data.by_split(s)), "train")
+    return split, len(data.by_split(split))

@@ -61,6 +61,12 @@ def inspect_run(
         raise ConfigError(f"unknown view '{what}'; choose one of {', '.join(INSPECT_VIEWS)}.")
     folder = out if out is not None else run_dir / "inspect"
     card = ModelCard.load(run_dir)
+    if card.task == "segment" and what not in ("summary", "filters"):
+        raise ConfigError(
+            f"{run_dir} is a segmentation run; `imgrec inspect` shows its summary and filters "
+            f"only so far (`imgrec inspect {run_dir} summary`). See its masks with `imgrec "
+            "predict RUN IMAGE --save-images DIR`."
+        )
     if card.task == "detect" and what not in DETECTION_VIEWS:
         raise ConfigError(
             f"inspect {what} maps a classifier's penultimate features, so it needs a "
@@ -70,6 +76,11 @@ def inspect_run(
         )
     if what == "features" and image is None:
         raise ConfigError("inspect features needs an image: pass --image PATH.")
+    if card.task == "segment":
+        from imgrec.engine.segment_predictor import SegmentationPredictor
+
+        segmenter = SegmentationPredictor.from_run_dir(run_dir, device=device)
+        return _network_view(segmenter.model, what, card=card, folder=folder, out=out)
     if card.task == "detect":
         detector = DetectionPredictor.from_run_dir(run_dir, device=device)
         if what == "features" and image is not None:

@@ -51,7 +51,14 @@ def explain_run(
         DatasetError: no images given, or one cannot be read.
     """
     detect_only = {"--detection": detection, "--conf": conf, "--top": top}
-    if ModelCard.load(run_dir).task == "detect":
+    task = ModelCard.load(run_dir).task
+    if task == "segment":
+        raise ConfigError(
+            f"{run_dir} is a segmentation run: explaining its masks is not supported yet. See "
+            f"what it predicts with `imgrec predict {run_dir} IMAGE --save-images DIR` (masks "
+            "and overlays), or `imgrec inspect RUN summary`."
+        )
+    if task == "detect":
         classify_only = {"--class": target_class, "--layer": layer, "method options": options}
         _refuse(classify_only, "a classification run", "detection run")
         items = _items(images)

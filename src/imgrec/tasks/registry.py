@@ -55,6 +55,7 @@ class TaskSpec:
         runner: ``"module:Class"`` of the engine's part of a run for this task (a
             :class:`imgrec.engine.task_runner.TaskRunner`); the engine imports it by name, so
             tasks sit below the engine and never import it.
+        default_model: The model a run of this task gets when none is named.
     """
 
     name: ClassVar[str]
@@ -62,6 +63,7 @@ class TaskSpec:
     metrics: ClassVar[tuple[MetricSpec, ...]]
     summary_metric: ClassVar[str]
     runner: ClassVar[str]
+    default_model: ClassVar[str] = "simple_cnn"
 
     @property
     def monitor(self) -> MetricSpec:
@@ -84,7 +86,11 @@ class TaskSpec:
 
 
 _TASKS: dict[str, TaskSpec] = {}
-_BUILTIN = {"classify": "imgrec.tasks.classify", "detect": "imgrec.tasks.detect"}
+_BUILTIN = {
+    "classify": "imgrec.tasks.classify",
+    "detect": "imgrec.tasks.detect",
+    "segment": "imgrec.tasks.segment",
+}
 
 
 def register_task(cls: type[TaskSpec]) -> type[TaskSpec]:
@@ -141,6 +147,10 @@ def resolve_task(requested: str | None, folder: Path | None, *, source: object =
         get_task(requested)
     if folder is None or not folder.is_dir():
         return requested or "classify"
+    # A VOC tree can hold boxes and masks: a task that recognises the folder reads its part
+    # (classify is left out: it takes any folder with sub-folders).
+    if requested not in (None, "classify") and get_task(requested).recognises(folder):
+        return requested
     found = infer_task(folder)
     if requested is None:
         return found[0] if found else "classify"

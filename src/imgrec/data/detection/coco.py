@@ -24,7 +24,8 @@ from imgrec.data.manifest import SPLITS, Split
 def coco_files(folder: Path) -> list[Path]:
     found = sorted((folder / "annotations").glob("instances_*.json"))
     if not found and (folder / "images").is_dir():
-        found = sorted(folder.glob("*.json"))
+        # not a mask-folders set's class names (classes.json) beside its images/
+        found = sorted(p for p in folder.glob("*.json") if p.name != "classes.json")
     return found
 
 

@@ -54,6 +54,7 @@ _BUILTIN_MODULES = (
     "imgrec.data.formats.folders",
     "imgrec.data.formats.table",
     "imgrec.data.formats.detection",
+    "imgrec.data.formats.segmentation",
 )
 _FORMATS: dict[str, FormatReader[Any]] = {}
 _builtins_loaded = False

@@ -26,6 +26,7 @@ class DetectTask(TaskSpec):
     )
     summary_metric: ClassVar[str] = "map"
     runner: ClassVar[str] = "imgrec.engine.detect_runner:DetectRunner"
+    default_model: ClassVar[str] = "tinydet"
 
     def recognises(self, folder: Path) -> str | None:
         """``"coco"``, ``"yolo"`` or ``"voc"`` when ``folder`` has that layout."""
