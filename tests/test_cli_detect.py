@@ -61,3 +61,18 @@ def test_data_convert_round_trips_through_yolo_and_voc(tmp_path: Path) -> None:
         assert last[name].labels.tolist() == img.labels.tolist()
     refused = runner.invoke(app, ["data", "convert", str(source), str(previous), "--to", "voc"])
     assert refused.exit_code != 0 and "not an empty folder" in refused.output
+
+
+def test_predict_with_the_zoo_person_segmenter_writes_masks_offline(tmp_path: Path) -> None:
+    photo = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage.data.astronaut()).save(photo)
+    result = CliRunner().invoke(
+        app, ["predict", "zoo:selfie", str(photo), "--json", "--save-images", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.stdout[: result.stdout.rindex("]") + 1])
+    assert record["width"] == 512 and 0.15 < record["shares"]["person"] < 0.8
+    mask = np.asarray(Image.open(tmp_path / "m" / "astronaut.png"))
+    assert mask.shape == (512, 512) and mask[60:400, 150:280].mean() > 0.8  # her face and suit
+    unknown = CliRunner().invoke(app, ["predict", "zoo:nope", str(photo)])
+    assert unknown.exit_code != 0 and "zoo:selfie" in unknown.output

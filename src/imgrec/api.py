@@ -392,12 +392,13 @@ def cancel_experiment(name: str, *, db: str | None = None) -> None:
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
     """A predictor for a run directory: a :class:`imgrec.engine.predictor.Predictor` for a
     classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector;
-    ``"zoo:nanodet-coco"`` is a shipped pretrained COCO detector (no training, no download)."""
-    from imgrec.engine.zoo_predictor import ZooPredictor, is_zoo_name
+    ``"zoo:nanodet-coco"`` is a shipped pretrained COCO detector, ``"zoo:selfie"`` a person
+    segmenter (no training, no download)."""
+    from imgrec.engine.zoo_predictor import is_zoo_name, load_zoo
     from imgrec.models.card import ModelCard
 
     if is_zoo_name(run_dir):
-        return ZooPredictor.load(run_dir)
+        return load_zoo(run_dir)
     task = ModelCard.load(run_dir).task
     if task == "detect":
         from imgrec.engine.detect_predictor import DetectionPredictor

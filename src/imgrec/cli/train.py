@@ -181,7 +181,10 @@ def eval_(
 @app.command()
 def predict(
     run_dir: Annotated[
-        str, typer.Argument(help="A run directory, or zoo:nanodet-coco (pretrained, offline).")
+        str,
+        typer.Argument(
+            help="A run directory, or zoo:nanodet-coco / zoo:selfie (pretrained, offline)."
+        ),
     ],
     inputs: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
     top_k: Annotated[int, typer.Option(help="How many classes to list per image.")] = 3,
@@ -284,4 +287,5 @@ def models(
     typer.echo("tv:<name>      any torchvision classifier, e.g. tv:mobilenet_v3_small")
     typer.echo("detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite (--task detect)")
     typer.echo("zoo:nanodet-coco  pretrained COCO detector: imgrec predict zoo:nanodet-coco x.jpg")
+    typer.echo("zoo:selfie     pretrained person segmenter: imgrec predict zoo:selfie x.jpg")
     typer.echo("timm:<name>    any timm model, e.g. timm:resnet10t")
