@@ -391,7 +391,8 @@ def cancel_experiment(name: str, *, db: str | None = None) -> None:
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:
     """A predictor for a run directory: a :class:`imgrec.engine.predictor.Predictor` for a
-    classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector;
+    classifier, a :class:`imgrec.engine.detect_predictor.DetectionPredictor` for a detector,
+    an :class:`imgrec.engine.instance_predictor.InstancePredictor` for an instance segmenter;
     ``"zoo:nanodet-coco"`` is a shipped pretrained COCO detector, ``"zoo:selfie"`` a person
     segmenter (no training, no download)."""
     from imgrec.engine.zoo_predictor import is_zoo_name, load_zoo
@@ -408,6 +409,10 @@ def load(run_dir: str | Path, *, device: str = "auto") -> Any:
         from imgrec.engine.segment_predictor import SegmentationPredictor
 
         return SegmentationPredictor.from_run_dir(run_dir, device=_device(device))
+    if task == "instance":
+        from imgrec.engine.instance_predictor import InstancePredictor
+
+        return InstancePredictor.from_run_dir(run_dir, device=_device(device))
     from imgrec.engine.predictor import Predictor
 
     return Predictor.from_run_dir(run_dir, device=_device(device))
@@ -451,7 +456,7 @@ def predict(
     items += expand_inputs(paths)
     items += [i for i in inputs if not isinstance(i, str | Path)]
     task = getattr(predictor, "task", "classify")
-    if task == "detect":
+    if task in ("detect", "instance"):
         return list(predictor.predict(items, conf=conf, iou=iou, batch_size=min(batch_size, 8)))
     if task == "segment":
         return list(predictor.predict(items, batch_size=min(batch_size, 8)))
@@ -486,7 +491,7 @@ def evaluate(
             settings=Settings(),
             device=_device(device),
         )
-    if task == "detect":
+    if task in ("detect", "instance"):
         from imgrec.engine.detect_reevaluate import reevaluate_detector
 
         return reevaluate_detector(
@@ -561,9 +566,13 @@ def check_data(
     an unusable dataset: the report's ``errors`` say why). ``task`` (default: inferred from the
     layout) picks the readers: a detection dataset gets a :class:`DetectionCheck`."""
     resolved = _task_for(task, path)
-    if resolved == "detect":
-        return check_detection_data(
-            path, val_fraction=val_fraction, test_fraction=test_fraction, split_seed=split_seed
+    if resolved in ("detect", "instance"):
+        return _check_task_data(
+            path,
+            resolved,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            split_seed=split_seed,
         )
     if resolved == "segment":
         return check_segmentation_data(
@@ -588,6 +597,8 @@ class TaskDataCheck:
 
     @property
     def usable(self) -> bool:
+        if self.task == "instance" and not getattr(self.dataset, "has_masks", False):
+            return False
         return bool(self.dataset.by_split("train"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -596,7 +607,7 @@ class TaskDataCheck:
 
     def render_text(self) -> str:
         text = _task_data_functions(self.task)[2](self.dataset)
-        what = "masks" if self.task == "segment" else "boxes"
+        what = "masks" if self.task in ("segment", "instance") else "boxes"
         return text if self.usable else text + f"\nnot usable: no training images with {what}."
 
 
@@ -685,16 +696,18 @@ def synth_data(
     splits: bool = False,
     seed: int = 0,
 ) -> Path:
-    """Write the synthetic shapes dataset to ``out``."""
+    """Write the synthetic shapes dataset to ``out`` (``task="instance"``: COCO boxes and exact
+    instance masks as RLE)."""
     from imgrec.data.synth import DEFAULT_CLASSES, write_shapes_dataset
     from imgrec.tasks.registry import get_task
 
     get_task(task)
-    if task == "detect":
-        from imgrec.data.detection import write_shapes_detection
+    if task in ("detect", "instance"):
+        from imgrec.data.detection import write_shapes_detection, write_shapes_instances
 
+        write = write_shapes_instances if task == "instance" else write_shapes_detection
         names = classes.split(",") if isinstance(classes, str) else classes
-        return write_shapes_detection(
+        return write(
             Path(out),
             n=per_class * len(names or DEFAULT_CLASSES),
             img_size=img_size,
@@ -713,7 +726,9 @@ def synth_data(
             classes=[n.strip() for n in names] if names else None,
         )
     if task != "classify":
-        raise ConfigError(f"task '{task}': only classify, detect and segment sets are generated.")
+        raise ConfigError(
+            f"task '{task}': only classify, detect, instance and segment sets are generated."
+        )
     names = classes.split(",") if isinstance(classes, str) else classes
     return write_shapes_dataset(
         Path(out),

@@ -72,6 +72,32 @@ def test_eval_on_the_own_split_repeats_the_training_figures(seg_run: tuple[Path,
     assert again["pixel_accuracy"] == pytest.approx(trained["pixel_accuracy"], abs=1e-9)
 
 
+def test_training_validation_and_prediction_feed_the_model_the_same_pixels() -> None:
+    """A segmenter trained on inputs normalised one way and evaluated on inputs normalised
+    another scores like chance at test time (it happened: val mIoU 0.35, test 0.09)."""
+    import torch
+
+    from imgrec.config import TrainConfig
+    from imgrec.engine.segment_eval import segment_arrays
+    from imgrec.models.segmenters import create_segmenter
+    from imgrec.tasks.segment.training import SegmentationModule
+
+    model = create_segmenter("smallunet", num_classes=3, width=4, depth=2)
+    seen: list[torch.Tensor] = []
+    model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    module = SegmentationModule(
+        model, train_config=TrainConfig(epochs=1), steps_per_epoch=1, class_names=["a", "b", "c"]
+    )
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    image = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255
+    module.training_step((image, torch.zeros(1, 16, 16, dtype=torch.long)), 0)
+    module.predict_step((image, None), 0)
+    segment_arrays(model, [pixels], img_size=16)
+    assert len(seen) == 3 and abs(float(seen[0].mean())) > 0.1  # ImageNet-normalised, not [0, 1]
+    torch.testing.assert_close(seen[1], seen[0])
+    torch.testing.assert_close(seen[2], seen[0], atol=1e-5, rtol=0)
+
+
 def test_another_dataset_with_the_classes_reordered_is_scored_by_name(
     seg_run: tuple[Path, Path], tmp_path
 ) -> None:

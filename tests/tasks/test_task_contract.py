@@ -2,7 +2,8 @@
 
 Each registered task must: declare a per-epoch monitor metric with a direction; name a runner the
 engine can import; recognise the dataset its own generator writes; and not claim another task's
-dataset (except ``classify``, the fallback for any folder of folders).
+dataset (except ``classify``, the fallback for any folder of folders, and the readings a task
+declares in SHARED: a COCO set with masks is also a detection set, and a semantic one).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from imgrec.tasks.registry import get_task, infer_task, list_tasks
+from imgrec.tasks.registry import get_task, infer_task, list_tasks, resolve_task
 
 
 def _classify(out: Path) -> Path:
@@ -34,11 +35,20 @@ def _segment(out: Path) -> Path:
     return write_shapes_segmentation(out, n=6, img_size=32)
 
 
+def _instance(out: Path) -> Path:
+    from imgrec.data.detection import write_shapes_instances
+
+    return write_shapes_instances(out, n=6, img_size=32)
+
+
 MAKERS: dict[str, Callable[[Path], Path]] = {
     "classify": _classify,
     "detect": _detect,
     "segment": _segment,
+    "instance": _instance,
 }
+# task -> (the task inferred for its dataset, the other tasks that can read it when asked)
+SHARED: dict[str, tuple[str, set[str]]] = {"instance": ("detect", {"detect", "segment"})}
 
 
 def test_every_registered_task_has_a_dataset_maker_here() -> None:
@@ -59,8 +69,12 @@ def test_task_declares_its_metrics_and_runner(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MAKERS))
 def test_task_recognises_its_own_dataset_and_only_it(name: str, tmp_path: Path) -> None:
     folder = MAKERS[name](tmp_path / name)
+    inferred, readers = SHARED.get(name, (name, set()))
     found = infer_task(folder)
-    assert found is not None and found[0] == name
-    assert found[1] in get_task(name).formats
-    for other in sorted(set(MAKERS) - {name, "classify"}):
+    assert found is not None and found[0] == inferred
+    assert get_task(name).recognises(folder) in get_task(name).formats
+    assert resolve_task(name, folder) == name
+    for other in sorted(set(MAKERS) - {name, "classify"} - readers):
         assert get_task(other).recognises(folder) is None
+    for other in sorted(readers):
+        assert resolve_task(other, folder) == other

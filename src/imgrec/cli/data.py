@@ -51,7 +51,10 @@ def data_synth(
     out: Annotated[Path, typer.Argument(help="Folder to create.")],
     task: Annotated[
         str,
-        typer.Option(help="classify, detect (COCO, exact boxes) or segment (exact masks)."),
+        typer.Option(
+            help="classify, detect (COCO, exact boxes), instance (COCO, exact boxes and instance"
+            " masks) or segment (exact masks)."
+        ),
     ] = "classify",
     per_class: Annotated[int, typer.Option(help="Images per class.")] = 100,
     img_size: Annotated[int, typer.Option(help="Image side in pixels.")] = 64,

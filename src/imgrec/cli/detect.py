@@ -59,5 +59,8 @@ def _save_drawn(results: Sequence[Any], folder: Path) -> None:
             n += 1
             name = f"{stem}-{n}.png"
         used.add(name)
-        draw_detections(r.source, r).save(folder / name)
+        if hasattr(r, "save"):  # an instance segmenter's: masks and an overlay
+            r.save(folder, Path(name).stem)
+        else:
+            draw_detections(r.source, r).save(folder / name)
     typer.echo(f"drawn images in {folder}", err=True)

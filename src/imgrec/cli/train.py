@@ -20,7 +20,8 @@ def train(
     task: Annotated[
         str | None,
         typer.Option(
-            help="classify, detect or segment; inferred from the dataset's layout if not given."
+            help="classify, detect, segment or instance; inferred from the dataset's layout if "
+            "not given (a COCO set with masks trains a detector unless --task instance)."
         ),
     ] = None,
     model: Annotated[
@@ -114,6 +115,12 @@ def train(
             f"{segmentation_scores(m)}  on {m.get('split')}  "
             f"trained in {m['training']['wall_time_s']:.1f}s"
         )
+    elif result.config.task == "instance":
+        typer.echo(
+            f"mask mAP {m['mask_map']:.4f}  mask AP50 {m['mask_map50']:.4f}  box mAP "
+            f"{m['map']:.4f}  on {m.get('split')} ({m.get('num_images')} images)  "
+            f"trained in {m['training']['wall_time_s']:.1f}s"
+        )
     elif result.config.task == "detect":
         typer.echo(
             f"mAP {m['map']:.4f}  AP50 {m['map50']:.4f}  AP75 {m['map75']:.4f}  "
@@ -159,6 +166,14 @@ def eval_(
             typer.echo(f"  {row['name']:<24} IoU {iou}")
         typer.echo(metrics["out_dir"])
         return
+    if "mask_map" in metrics:
+        typer.echo(
+            f"mask mAP {metrics['mask_map']:.4f}  mask AP50 {metrics['mask_map50']:.4f}  "
+            f"box mAP {metrics['map']:.4f}  ({metrics.get('num_images')} images from "
+            f"{metrics['source']})"
+        )
+        typer.echo(metrics["out_dir"])
+        return
     if "map" in metrics:
         typer.echo(
             f"mAP {metrics['map']:.4f}  AP50 {metrics['map50']:.4f}  AP75 {metrics['map75']:.4f}"
@@ -195,7 +210,9 @@ def predict(
     iou: Annotated[float, typer.Option(help="Detection: NMS overlap threshold.")] = 0.5,
     save_images: Annotated[
         Path | None,
-        typer.Option(help="Detection: images with boxes drawn; segmentation: masks, overlays."),
+        typer.Option(
+            help="Detection: images with boxes drawn; segmentation and instances: masks, overlays."
+        ),
     ] = None,
 ) -> None:
     """Predict the class of images (the boxes in them, or a class per pixel) with a model."""
@@ -285,7 +302,15 @@ def models(
         options = ", ".join(f"{k}={v!r}" for k, v in found.items())
         typer.echo(f"{name:<14} {options}")
     typer.echo("tv:<name>      any torchvision classifier, e.g. tv:mobilenet_v3_small")
-    typer.echo("detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite (--task detect)")
+    typer.echo(
+        "detectors      tinydet, fcos, retinanet, fasterrcnn, ssdlite, detr, conditional_detr "
+        "(--task detect)"
+    )
+    typer.echo(
+        "segmenters     smallunet, unet, fpn, deeplabv3plus, fcn, deeplabv3, lraspp "
+        "(--task segment)"
+    )
+    typer.echo("instance       tinymask, maskrcnn (--task instance: COCO with masks)")
     typer.echo("zoo:nanodet-coco  pretrained COCO detector: imgrec predict zoo:nanodet-coco x.jpg")
     typer.echo("zoo:selfie     pretrained person segmenter: imgrec predict zoo:selfie x.jpg")
     typer.echo("timm:<name>    any timm model, e.g. timm:resnet10t")

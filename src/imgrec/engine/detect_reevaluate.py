@@ -1,4 +1,5 @@
-"""Re-evaluate a trained detector: on its own dataset's split, or on another detection set."""
+"""Re-evaluate a trained detector or instance segmenter: on its own dataset's split, or on
+another COCO/YOLO/VOC set (instance segmentation: COCO with masks)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from imgrec.engine.detect_runner import read_detection_data
 from imgrec.engine.rundir import saved_run_config
 from imgrec.errors import DatasetError
 from imgrec.evaluation.writers import write_json
+from imgrec.models.card import ModelCard
 
 __all__ = ["reevaluate_detector"]
 
@@ -36,10 +38,18 @@ def reevaluate_detector(
     Another dataset's class names must all be classes the model knows (matched by name, so a
     dataset whose category ids differ still evaluates correctly).
     """
-    predictor = DetectionPredictor.from_run_dir(run_dir, device=device)
+    instance = ModelCard.load(run_dir).task == "instance"
+    predictor: Any
+    if instance:
+        from imgrec.engine.instance_predictor import InstancePredictor
+        from imgrec.engine.instance_runner import read_instance_data
+
+        predictor = InstancePredictor.from_run_dir(run_dir, device=device)
+    else:
+        predictor = DetectionPredictor.from_run_dir(run_dir, device=device)
     card = predictor.card
     cfg = saved_run_config(run_dir, data=data)
-    dataset = read_detection_data(cfg, settings)
+    dataset = (read_instance_data if instance else read_detection_data)(cfg, settings)
     unknown = sorted(set(dataset.classes) - set(card.classes))
     if unknown:
         raise DatasetError(
@@ -63,7 +73,10 @@ def reevaluate_detector(
     out_dir = out or run_dir / f"eval-{name}-{datetime.now():%Y%m%d-%H%M%S}"
     out_dir.mkdir(parents=True, exist_ok=True)
     category_ids = card.dataset.get("category_ids") or list(range(1, len(card.classes) + 1))
-    metrics = evaluate_detector(
+    evaluate = evaluate_detector
+    if instance:
+        from imgrec.engine.instance_eval import evaluate_instance_segmenter as evaluate
+    metrics = evaluate(
         predictor.model,
         images,
         card.classes,

@@ -8,9 +8,10 @@ surface (lists of images in, loss dicts or detections out) and the evaluation.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -36,9 +37,8 @@ from imgrec.tasks.detect.training import (
 )
 from imgrec.tasks.registry import get_task
 
-__all__ = ["DEFAULT_DETECTOR", "DetectRunner", "detector_name", "read_detection_data"]
+__all__ = ["DetectRunner", "learning_curves", "read_detection_data"]
 
-DEFAULT_DETECTOR = "tinydet"
 _CLASSIFY_DEFAULT = "simple_cnn"
 
 
@@ -71,16 +71,15 @@ def detection_summary(ds: DetectionDataset) -> dict[str, Any]:
     }
 
 
-def detector_name(cfg: RunConfig) -> str:
-    """The configured detector; the classification default model means 'the default detector'."""
-    return DEFAULT_DETECTOR if cfg.model.name == _CLASSIFY_DEFAULT else cfg.model.name
-
-
 def _loader(
-    images: list[DetectionImage], cfg: RunConfig, *, train: bool
+    images: list[DetectionImage],
+    cfg: RunConfig,
+    *,
+    train: bool,
+    dataset_class: type[DetectionTorchDataset] = DetectionTorchDataset,
 ) -> torch.utils.data.DataLoader[Any]:
     size = cfg.data.img_size
-    dataset = DetectionTorchDataset(
+    dataset = dataset_class(
         images, transform=train_transform(size) if train else eval_transform(size)
     )
     generator = torch.Generator().manual_seed(cfg.train.seed)
@@ -95,8 +94,47 @@ def _loader(
     )
 
 
+def learning_curves(history: list[dict[str, float]], run_dir: Path) -> None:
+    """``learning_curves.png`` of the epochs so far (loss, mAP, learning rate); never raises."""
+    if not history:
+        return
+    try:
+        from imgrec.evaluation.plots import plot_learning_curves
+
+        plot_learning_curves(history, run_dir / "learning_curves.png")
+    except Exception as exc:  # a plot must never lose the metrics
+        sys.stderr.write(f"warning: learning curves skipped ({type(exc).__name__}: {exc})\n")
+
+
 class DetectRunner:
-    """The :class:`~imgrec.engine.task_runner.TaskRunner` of object detection."""
+    """The :class:`~imgrec.engine.task_runner.TaskRunner` of object detection.
+
+    Instance segmentation (:mod:`imgrec.engine.instance_runner`) is this with masks: a subclass
+    replaces the class attributes, :meth:`build_model`, :meth:`evaluate` and the card's metrics.
+    """
+
+    task_name: Literal["detect", "instance"] = "detect"
+    dataset_class: type[DetectionTorchDataset] = DetectionTorchDataset
+    module_class: type[DetectionModule] = DetectionModule
+    card_metrics: tuple[str, ...] = ("map", "map50", "map75")
+
+    def model_name(self, cfg: RunConfig) -> str:
+        """The configured model; the classification default means the task's default."""
+        if cfg.model.name == _CLASSIFY_DEFAULT:
+            return get_task(self.task_name).default_model
+        return cfg.model.name
+
+    def build_model(self, name: str, cfg: RunConfig, settings: Settings, classes: int) -> Any:
+        """The network ``name`` for ``classes`` classes, as configured."""
+        return create_detector(
+            name,
+            num_classes=classes,
+            img_size=cfg.data.img_size,
+            weights=cfg.model.weights,
+            offline=settings.offline,
+            pretrained=cfg.model.pretrained,
+            **cfg.model.options,
+        )
 
     def read_data(
         self, cfg: RunConfig, settings: Settings, progress: Callable[[str], Any] | None
@@ -116,32 +154,29 @@ class DetectRunner:
         write_json(run_dir / "data_report.json", data.to_dict())
 
     def plan(self, cfg: RunConfig, settings: Settings, data: DetectionDataset) -> TrainingPlan:
-        name = detector_name(cfg)
-        model = create_detector(
-            name,
-            num_classes=len(data.classes),
-            img_size=cfg.data.img_size,
-            weights=cfg.model.weights,
-            offline=settings.offline,
-            pretrained=cfg.model.pretrained,
-            **cfg.model.options,
-        )
+        name = self.model_name(cfg)
+        model = self.build_model(name, cfg, settings, len(data.classes))
         train_images = data.by_split("train")
-        train_loader = _loader(train_images, cfg, train=True)
+        train_loader = _loader(train_images, cfg, train=True, dataset_class=self.dataset_class)
         val_images = data.by_split("val")
         starts_pretrained = bool(cfg.model.weights or cfg.model.pretrained)
-        module = DetectionModule(
+        module = self.module_class(
             model,
             train_config=cfg.train,
             steps_per_epoch=len(train_loader),
             backbone_lr_scale=cfg.model.backbone_lr_scale if starts_pretrained else 1.0,
         )
-        task = get_task("detect")
+        task = get_task(self.task_name)
+        val_loader = (
+            _loader(val_images, cfg, train=False, dataset_class=self.dataset_class)
+            if val_images
+            else None
+        )
         return TrainingPlan(
             model=model,
             module=module,
             train_loader=train_loader,
-            val_loader=_loader(val_images, cfg, train=False) if val_images else None,
+            val_loader=val_loader,
             monitor=task.metric(cfg.train.monitor) if cfg.train.monitor else task.monitor,
             train_images=len(train_images),
             extras={"architecture": name, "img_size": cfg.data.img_size},
@@ -160,7 +195,7 @@ class DetectRunner:
         device: str,
         history: list[dict[str, float]],
     ) -> dict[str, Any]:
-        del history  # the detection report plots no curves of its own
+        learning_curves(history, run_dir)
         return evaluate_detector(
             plan.model,
             data.by_split(split),  # type: ignore[arg-type]
@@ -182,14 +217,14 @@ class DetectRunner:
     ) -> ModelCard:
         size = cfg.data.img_size
         return ModelCard(
-            task="detect",
+            task=self.task_name,
             architecture=plan.extras["architecture"],
             options=dict(getattr(plan.model, "options", cfg.model.options)),
             classes=list(data.classes),
             preprocessing=Preprocessing(
                 size=(size, size), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)
             ),
-            metrics={k: report[k] for k in ("map", "map50", "map75") if k in report}
+            metrics={k: report[k] for k in self.card_metrics if k in report}
             | {"split": report["split"]},
             dataset={
                 "fingerprint": detection_summary(data)["fingerprint"],

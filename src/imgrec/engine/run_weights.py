@@ -28,6 +28,7 @@ _LOADERS = {
     "classify": "imgrec.engine.predictor.Predictor",
     "detect": "imgrec.engine.detect_predictor.DetectionPredictor",
     "segment": "imgrec.engine.segment_predictor.SegmentationPredictor",
+    "instance": "imgrec.engine.instance_predictor.InstancePredictor",
 }
 
 

@@ -22,17 +22,11 @@ import torch.nn.functional as F
 from imgrec.data.images import load_rgb
 from imgrec.data.segmentation import SegmentationDataset, SegmentationImage, load_mask
 from imgrec.evaluation.segmentation import SegmentationEvaluator
+from imgrec.models.segmenters import normalise
 
 __all__ = ["evaluate_segmenter", "normalise", "segment_arrays"]
 
 MAX_SIDE = 1024  # class scores are upsampled to at most this; beyond, indices by nearest
-
-
-def normalise(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
-    """``(B, 3, H, W)`` pixels in [0, 1] normalised with the model's ``mean``/``std``."""
-    mean = torch.as_tensor(getattr(model, "mean", (0.485, 0.456, 0.406)), device=x.device)
-    std = torch.as_tensor(getattr(model, "std", (0.229, 0.224, 0.225)), device=x.device)
-    return (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
 
 
 def _scores_to_size(logits: torch.Tensor, height: int, width: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pycocotools.coco import COCO
@@ -42,6 +42,7 @@ __all__ = [
     "coco_results",
     "detection_confusion_matrix",
     "evaluate_detections",
+    "metrics_from_cocoeval",
     "precision_recall_curves",
     "run_cocoeval",
 ]
@@ -161,16 +162,26 @@ def coco_results(
     return out
 
 
-def run_cocoeval(gt_file: str | Path, pred_file: str | Path) -> COCOeval:
-    """``COCOeval(iouType="bbox")`` evaluated, accumulated and summarised, prints silenced.
+def run_cocoeval(
+    gt_file: str | Path, pred_file: str | Path, iou_type: Literal["bbox", "segm"] = "bbox"
+) -> COCOeval:
+    """``COCOeval(iouType=iou_type)`` (``"bbox"`` or ``"segm"``) evaluated, accumulated and
+    summarised, prints silenced. An empty result list (which ``COCO.loadRes`` rejects) is
+    evaluated as "no detections".
 
-    An empty result list (which ``COCO.loadRes`` rejects) is evaluated as "no detections".
+    For ``"segm"`` each result's ``bbox`` is dropped before ``loadRes``, which then takes a
+    detection's area (for small / medium / large) from its mask, as the ground truth's; given a
+    bbox it takes the box's (detectron2 and MMDetection drop it too). All-area AP/AR are equal.
     """
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(gt_file))
         results = json.loads(Path(pred_file).read_text(encoding="utf-8"))
+        if iou_type == "segm":
+            results = [{k: v for k, v in r.items() if k != "bbox"} for r in results]
         if results:
-            dt = gt.loadRes(str(pred_file))
+            dt = gt.loadRes(results)
         else:
             dt = COCO()
             dt.dataset = {
@@ -179,7 +190,7 @@ def run_cocoeval(gt_file: str | Path, pred_file: str | Path) -> COCOeval:
                 "categories": list(gt.dataset["categories"]),
             }
             dt.createIndex()
-        ev = COCOeval(gt, dt, iouType="bbox")
+        ev = COCOeval(gt, dt, iouType=iou_type)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -266,6 +277,33 @@ class DetectionMetrics:
         return "\n".join(lines)
 
 
+def metrics_from_cocoeval(
+    ev: COCOeval, gt: dict[str, Any], classes: Sequence[str], cats: Sequence[int]
+) -> DetectionMetrics:
+    """The :class:`DetectionMetrics` of ``ev`` (evaluated, accumulated, summarised) on the COCO
+    dataset dict ``gt``; ``classes`` in label order, ``cats`` their COCO category ids."""
+    stats = [None if float(s) <= -1 else float(s) for s in ev.stats]
+    precision = ev.eval["precision"][:, :, :, 0, -1]  # (T, R, K), area all, 100 detections
+    cat_ids = list(ev.params.catIds)
+    counts = dict.fromkeys(cats, 0)
+    for ann in gt["annotations"]:
+        counts[ann["category_id"]] += 0 if ann["iscrowd"] else 1
+    per_class = []
+    for name, c in zip(classes, cats, strict=True):
+        k = cat_ids.index(c)
+        ap, ap50 = _mean_valid(precision[:, :, k]), _mean_valid(precision[0, :, k])
+        per_class.append(
+            {"class": str(name), "category_id": c, "ap": ap, "ap50": ap50, "instances": counts[c]}
+        )
+    return DetectionMetrics(
+        **dict(zip(_STATS, stats, strict=True)),
+        per_class=per_class,
+        num_images=len(gt["images"]),
+        num_instances=sum(counts.values()),
+        pr_curves=precision_recall_curves(ev, cats),
+    )
+
+
 def evaluate_detections(
     images: Sequence[GroundTruthImage],
     predictions: Sequence[ImagePredictions],
@@ -293,23 +331,4 @@ def evaluate_detections(
         gt_file = write_json(Path(out) / f"{prefix}_ground_truth.json", gt)
         pred_file = write_json(Path(out) / f"{prefix}_predictions.json", results)
         ev = run_cocoeval(gt_file, pred_file)
-    stats = [None if float(s) <= -1 else float(s) for s in ev.stats]
-    precision = ev.eval["precision"][:, :, :, 0, -1]  # (T, R, K), area all, 100 detections
-    cat_ids = list(ev.params.catIds)
-    counts = dict.fromkeys(cats, 0)
-    for ann in gt["annotations"]:
-        counts[ann["category_id"]] += 0 if ann["iscrowd"] else 1
-    per_class = []
-    for name, c in zip(classes, cats, strict=True):
-        k = cat_ids.index(c)
-        ap, ap50 = _mean_valid(precision[:, :, k]), _mean_valid(precision[0, :, k])
-        per_class.append(
-            {"class": str(name), "category_id": c, "ap": ap, "ap50": ap50, "instances": counts[c]}
-        )
-    return DetectionMetrics(
-        **dict(zip(_STATS, stats, strict=True)),
-        per_class=per_class,
-        num_images=len(gt["images"]),
-        num_instances=sum(counts.values()),
-        pr_curves=precision_recall_curves(ev, cats),
-    )
+    return metrics_from_cocoeval(ev, gt, classes, cats)

@@ -140,6 +140,7 @@ def plot_learning_curves(history: Sequence[Mapping[str, float]], path: str | Pat
     panels = {
         "Loss": [key for key in keys if "loss" in key],
         "Accuracy": [key for key in keys if "acc" in key],
+        "mAP / IoU": [key for key in keys if key.endswith(("map", "map50", "miou", "dice"))],
         "Learning rate": [key for key in keys if key == "lr" or key.startswith("lr")],
     }
     panels = {title: ks for title, ks in panels.items() if ks}

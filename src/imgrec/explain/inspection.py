@@ -61,9 +61,9 @@ def inspect_run(
         raise ConfigError(f"unknown view '{what}'; choose one of {', '.join(INSPECT_VIEWS)}.")
     folder = out if out is not None else run_dir / "inspect"
     card = ModelCard.load(run_dir)
-    if card.task == "segment" and what not in ("summary", "filters"):
+    if card.task in ("segment", "instance") and what not in ("summary", "filters"):
         raise ConfigError(
-            f"{run_dir} is a segmentation run; `imgrec inspect` shows its summary and filters "
+            f"{run_dir} is a {card.task} run; `imgrec inspect` shows its summary and filters "
             f"only so far (`imgrec inspect {run_dir} summary`). See its masks with `imgrec "
             "predict RUN IMAGE --save-images DIR`."
         )
@@ -81,6 +81,11 @@ def inspect_run(
 
         segmenter = SegmentationPredictor.from_run_dir(run_dir, device=device)
         return _network_view(segmenter.model, what, card=card, folder=folder, out=out)
+    if card.task == "instance":
+        from imgrec.engine.instance_predictor import InstancePredictor
+
+        instances = InstancePredictor.from_run_dir(run_dir, device=device)
+        return _network_view(instances.model, what, card=card, folder=folder, out=out)
     if card.task == "detect":
         detector = DetectionPredictor.from_run_dir(run_dir, device=device)
         if what == "features" and image is not None:
@@ -121,7 +126,9 @@ def _network_view(
         return plot_filters(model, folder / "filters.png")[1]
     from imgrec.explain.summary import summarize
 
-    summary = summarize(model, input_size=card.input_size, as_list=card.task == "detect")
+    summary = summarize(
+        model, input_size=card.input_size, as_list=card.task in ("detect", "instance")
+    )
     result = summary.to_dict()
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -52,9 +52,10 @@ def explain_run(
     """
     detect_only = {"--detection": detection, "--conf": conf, "--top": top}
     task = ModelCard.load(run_dir).task
-    if task == "segment":
+    if task in ("segment", "instance"):
+        kind = "a segmentation" if task == "segment" else "an instance-segmentation"
         raise ConfigError(
-            f"{run_dir} is a segmentation run: explaining its masks is not supported yet. See "
+            f"{run_dir} is {kind} run: explaining its masks is not supported yet. See "
             f"what it predicts with `imgrec predict {run_dir} IMAGE --save-images DIR` (masks "
             "and overlays), or `imgrec inspect RUN summary`."
         )

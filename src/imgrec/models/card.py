@@ -50,7 +50,7 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
     format_version: int = 1
-    task: Literal["classify", "detect", "segment"] = "classify"
+    task: Literal["classify", "detect", "segment", "instance"] = "classify"
     architecture: str
     options: dict[str, Any] = Field(default_factory=dict)
     classes: list[str]

@@ -33,7 +33,13 @@ from imgrec.models.segmenter_nets import (
 )
 from imgrec.models.weights import LoadReport, _listing, _read, _state_dict, _strip
 
-__all__ = ["Segmenter", "create_segmenter", "list_segmenters", "load_segmenter_weights"]
+__all__ = [
+    "Segmenter",
+    "create_segmenter",
+    "list_segmenters",
+    "load_segmenter_weights",
+    "normalise",
+]
 
 _FAMILIES = ("smallunet", "unet", "fpn", "deeplabv3plus", "fcn", "deeplabv3", "lraspp")
 _SMP_FAMILIES = ("unet", "fpn", "deeplabv3plus")
@@ -54,6 +60,14 @@ _INT_OPTIONS: dict[str, dict[str, tuple[int, int, int]]] = {
 def list_segmenters() -> list[str]:
     """The segmenter family names ``create_segmenter`` accepts."""
     return list(_FAMILIES)
+
+
+def normalise(x: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """``(B, 3, H, W)`` pixels in [0, 1] normalised with the model's ``mean``/``std``: what
+    training, validation, evaluation and prediction all feed a :class:`Segmenter`."""
+    mean = torch.as_tensor(getattr(model, "mean", (0.485, 0.456, 0.406)), device=x.device)
+    std = torch.as_tensor(getattr(model, "std", (0.229, 0.224, 0.225)), device=x.device)
+    return (x - mean.view(1, 3, 1, 1).to(x.dtype)) / std.view(1, 3, 1, 1).to(x.dtype)
 
 
 class Segmenter(nn.Module):

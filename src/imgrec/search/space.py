@@ -137,7 +137,8 @@ class SearchSpace:
         return out
 
 
-# Detection trains slower per image and has no label smoothing: smaller batches, fewer knobs.
+# Detection, segmentation and instance segmentation train slower per image and have no label
+# smoothing or mixup: smaller batches, fewer knobs.
 DETECT_DEFAULT_SPACE: dict[str, Any] = {
     "lr": {"low": 3e-4, "high": 1e-2, "log": True},
     "batch_size": [8, 16],
@@ -149,7 +150,7 @@ DETECT_DEFAULT_SPACE: dict[str, Any] = {
 
 def default_space(*, user_keys: Set[str] = frozenset(), task: str = "classify") -> dict[str, Any]:
     """The task's default space minus the parameters whose config key the user set themselves."""
-    space = DETECT_DEFAULT_SPACE if task == "detect" else DEFAULT_SPACE
+    space = DEFAULT_SPACE if task == "classify" else DETECT_DEFAULT_SPACE
     return {k: v for k, v in space.items() if SEARCHABLE[k][0] not in user_keys}
 
 

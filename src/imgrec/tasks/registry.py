@@ -56,6 +56,8 @@ class TaskSpec:
             :class:`imgrec.engine.task_runner.TaskRunner`); the engine imports it by name, so
             tasks sit below the engine and never import it.
         default_model: The model a run of this task gets when none is named.
+        data_needs: What its datasets must hold beyond the layout, for error messages
+            (``" with polygon or RLE masks in its annotations"``).
     """
 
     name: ClassVar[str]
@@ -64,6 +66,7 @@ class TaskSpec:
     summary_metric: ClassVar[str]
     runner: ClassVar[str]
     default_model: ClassVar[str] = "simple_cnn"
+    data_needs: ClassVar[str] = ""
 
     @property
     def monitor(self) -> MetricSpec:
@@ -89,6 +92,7 @@ _TASKS: dict[str, TaskSpec] = {}
 _BUILTIN = {
     "classify": "imgrec.tasks.classify",
     "detect": "imgrec.tasks.detect",
+    "instance": "imgrec.tasks.instance",
     "segment": "imgrec.tasks.segment",
 }
 
@@ -158,6 +162,7 @@ def resolve_task(requested: str | None, folder: Path | None, *, source: object =
         where = source if source is not None else folder
         raise ConfigError(
             f"{where} is a {found[1]} {found[0]} dataset, but --task {requested} was asked for: "
-            f"pass --task {found[0]}, or give a {requested} dataset."
+            f"pass --task {found[0]}, or give a dataset that --task {requested} reads "
+            f"({', '.join(get_task(requested).formats)}{get_task(requested).data_needs})."
         )
     return requested

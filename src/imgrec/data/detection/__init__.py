@@ -1,5 +1,8 @@
 """Object-detection datasets: read COCO, YOLO and VOC layouts, report on them, convert.
 
+COCO instance masks (polygons, RLE) are read alongside the boxes (``DetectionImage.segmentations``,
+decoded by :func:`decode_segmentation`).
+
 >>> ds = read_detection(Path("my_set.zip"), work_dir=Path("cache"))
 >>> print(render_report_text(ds))
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 from imgrec.data.detection.coco import write_coco
 from imgrec.data.detection.convert import convert_detection
+from imgrec.data.detection.masks import decode_segmentation, encode_mask, mask_to_polygons
 from imgrec.data.detection.model import (
     LAYOUTS,
     DetectionDataset,
@@ -20,7 +24,7 @@ from imgrec.data.detection.model import (
 )
 from imgrec.data.detection.reader import detect_layout, read_detection
 from imgrec.data.detection.report import detection_report, render_report_text
-from imgrec.data.detection.synth import write_shapes_detection
+from imgrec.data.detection.synth import write_shapes_detection, write_shapes_instances
 from imgrec.data.detection.voc import write_voc
 from imgrec.data.detection.yolo import write_yolo
 
@@ -31,12 +35,16 @@ __all__ = [
     "DetectionProblem",
     "Layout",
     "convert_detection",
+    "decode_segmentation",
     "detect_layout",
     "detection_report",
+    "encode_mask",
+    "mask_to_polygons",
     "read_detection",
     "render_report_text",
     "write_coco",
     "write_shapes_detection",
+    "write_shapes_instances",
     "write_voc",
     "write_yolo",
 ]

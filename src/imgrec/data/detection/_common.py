@@ -7,7 +7,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -22,7 +22,8 @@ _SWAPPED = frozenset({5, 6, 7, 8})  # EXIF orientations that transpose the image
 
 
 class RawBox(NamedTuple):
-    """A box as written in the source, before checks (``where``: its line or key)."""
+    """A box as written in the source, before checks (``where``: its line or key;
+    ``segmentation``: its checked COCO mask, or ``None``)."""
 
     x0: float
     y0: float
@@ -31,6 +32,7 @@ class RawBox(NamedTuple):
     label: int
     crowd: bool
     where: str | None
+    segmentation: Any = None
 
 
 def problem(
@@ -99,15 +101,18 @@ def build_image(
     problems: list[DetectionProblem],
     split: Split | None,
 ) -> DetectionImage:
-    """Check every raw box against the image size and pack the arrays."""
+    """Check every raw box against the image size and pack the arrays; the segmentations of the
+    kept boxes stay aligned with them (``()`` when no raw box has one)."""
     width, height = size
-    boxes, labels, crowd = [], [], []
+    boxes, labels, crowd, masks = [], [], [], []
     for box in raw:
         kept = check_box(box, width, height, file, problems)
         if kept is not None:
             boxes.append(kept)
             labels.append(box.label)
             crowd.append(box.crowd)
+            masks.append(box.segmentation)
+    any_mask = any(box.segmentation is not None for box in raw)
     return DetectionImage(
         path=path,
         key=key,
@@ -118,6 +123,7 @@ def build_image(
         labels=np.asarray(labels, dtype=np.int64),
         iscrowd=np.asarray(crowd, dtype=bool),
         split=split,
+        segmentations=tuple(masks) if any_mask else (),
     )
 
 

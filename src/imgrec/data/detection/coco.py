@@ -1,4 +1,11 @@
-"""COCO layout: ``annotations/instances_<split>*.json`` (or one ``*.json`` beside ``images/``)."""
+"""COCO layout: ``annotations/instances_<split>*.json`` (or one ``*.json`` beside ``images/``).
+
+Instance masks: an annotation's ``segmentation`` (polygons or RLE) is checked against its
+image's size (:func:`~imgrec.data.detection.masks.segmentation_problem`); an unusable one is a
+problem at ``annotations[k].segmentation`` and its box is kept without a mask. An empty
+segmentation (``[]``) is a problem only in a file where some annotation has a mask: in a file of
+boxes only it is how many tools write "no mask".
+"""
 
 from __future__ import annotations
 
@@ -17,8 +24,10 @@ from imgrec.data.detection._common import (
     rel_key,
     split_dir,
 )
+from imgrec.data.detection.masks import mask_area, segmentation_problem
 from imgrec.data.detection.model import DetectionDataset, DetectionImage, DetectionProblem
 from imgrec.data.manifest import SPLITS, Split
+from imgrec.errors import DatasetError
 
 
 def coco_files(folder: Path) -> list[Path]:
@@ -110,7 +119,9 @@ def _read_file(
         entries[image_id] = (file, size)
         order.append(image_id)
     raw: dict[int, list[RawBox]] = {i: [] for i in order}
-    for k, ann in enumerate(data.get("annotations", [])):
+    annotations = data.get("annotations", [])
+    with_masks = any(isinstance(a, dict) and a.get("segmentation") for a in annotations)
+    for k, ann in enumerate(annotations):
         where = f"annotations[{k}]"
         image_id, cat = ann.get("image_id"), ann.get("category_id")
         if image_id not in raw:
@@ -128,7 +139,20 @@ def _read_file(
             problems.append(problem(name, where, what, "dropped", "annotation"))
             continue
         crowd = bool(ann.get("iscrowd", 0))
-        raw[image_id].append(RawBox(x, y, x + w, y + h, index[cat], crowd, where))
+        seg = ann.get("segmentation")
+        if seg is not None and (seg or with_masks):
+            width, height = entries[image_id][1]
+            why = segmentation_problem(seg, height, width)
+            if why is not None:
+                what = (
+                    f"segmentation {why}; the box is kept without a mask, fix or remove the"
+                    " segmentation to use it"
+                )
+                problems.append(problem(name, f"{where}.segmentation", what, "dropped", "mask"))
+                seg = None
+        else:
+            seg = None
+        raw[image_id].append(RawBox(x, y, x + w, y + h, index[cat], crowd, where, seg))
     return [
         build_image(
             path=entries[i][0],
@@ -145,7 +169,14 @@ def _read_file(
 
 
 def write_coco(ds: DetectionDataset, out: Path) -> Path:
-    """Write ``out/images/<split>/`` and ``out/annotations/instances_<split>.json``."""
+    """Write ``out/images/<split>/`` and ``out/annotations/instances_<split>.json``.
+
+    A box with a mask gets its ``segmentation`` as read and its ``area`` is the mask's (else the
+    box's), so COCO to COCO keeps masks exactly.
+
+    Raises:
+        DatasetError: ``out`` is not a new or empty folder, or a mask does not fit its image.
+    """
     out = prepare_out(out)
     ids = ds.category_ids or list(range(1, len(ds.classes) + 1))
     names = output_names(ds.images)
@@ -167,14 +198,31 @@ def write_coco(ds: DetectionDataset, out: Path) -> Path:
                 {"id": img.image_id, "file_name": f"{split}/{fname}", "width": img.width,
                  "height": img.height}
             )  # fmt: skip
-            for box, label, crowd in zip(img.boxes, img.labels, img.iscrowd, strict=True):
+            masks = img.segmentations or (None,) * len(img.labels)
+            for j, (box, label, crowd, seg) in enumerate(
+                zip(img.boxes, img.labels, img.iscrowd, masks, strict=True)
+            ):
                 x0, y0, x1, y1 = (float(v) for v in box)
-                payload["annotations"].append(
-                    {"id": ann_id, "image_id": img.image_id, "category_id": ids[int(label)],
-                     "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
-                     "iscrowd": int(crowd)}
-                )  # fmt: skip
+                ann: dict[str, Any] = {
+                    "id": ann_id, "image_id": img.image_id, "category_id": ids[int(label)],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": int(crowd),
+                }  # fmt: skip
+                if seg is not None:
+                    ann["segmentation"] = seg
+                    ann["area"] = float(_area(seg, img, j))
+                payload["annotations"].append(ann)
                 ann_id += 1
         target = out / "annotations" / f"instances_{split}.json"
         target.write_text(json.dumps(payload), encoding="utf-8")
     return out
+
+
+def _area(seg: Any, img: DetectionImage, j: int) -> int:
+    try:
+        return mask_area(seg, img.height, img.width)
+    except ValueError as exc:
+        raise DatasetError(
+            f"{img.key}: the mask of box {j} does not fit the {img.width}x{img.height} image"
+            f" ({exc}); give a segmentation of that image or None"
+        ) from None

@@ -2,13 +2,15 @@
 
 What is read is what is written: classes (in order where the target keeps an order), splits,
 boxes, labels and crowd flags (COCO ``iscrowd``, VOC ``difficult``; YOLO has none, see
-``drop_crowd``). COCO output keeps the image ids and category ids read. A source without splits
+``drop_crowd``). COCO output keeps the image ids, category ids and instance masks read; YOLO and
+VOC cannot hold masks, which are left out with a warning. A source without splits
 is split by :func:`read_detection` first. Problems in the source are handled as when reading it
 (clipped, dropped, skipped); the source is never modified.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +39,9 @@ def convert_detection(
     Raises:
         DatasetError: unknown ``to``, ``out`` not an empty folder (checked before reading), no
             dataset at ``src``, or crowd boxes bound for YOLO without ``drop_crowd``.
+
+    Warns:
+        UserWarning: ``src`` has instance masks and ``to`` (YOLO, VOC) cannot hold them.
     """
     writers: dict[str, Callable[[DetectionDataset, Path], Path]] = {
         "coco": write_coco,
@@ -52,4 +57,11 @@ def convert_detection(
             " choose a new or empty output folder"
         )
     ds = read_detection(Path(src), work_dir=work_dir)
+    if to != "coco" and ds.has_masks:
+        warnings.warn(
+            f"{src}: the instance masks are not written ({to.upper()} holds boxes only);"
+            " convert to coco to keep them",
+            UserWarning,
+            stacklevel=2,
+        )
     return writers[to](ds, out)

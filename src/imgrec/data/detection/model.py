@@ -4,6 +4,8 @@ Boxes are ``float32 (N, 4)`` ``(x0, y0, x1, y1)`` in continuous pixel coordinate
 ``(r, c)`` covers ``[c, c + 1) x [r, r + 1)``; ``x1``/``y1`` are exclusive, like COCO's
 ``x + w``). Labels are 0-based indices into ``classes``; there is no background class.
 ``iscrowd`` marks boxes that evaluation ignores (COCO ``iscrowd``, VOC ``difficult``).
+``segmentations`` holds instance masks as COCO gives them (polygons or RLE, see
+:mod:`imgrec.data.detection.masks`): empty when the image has none, else one per box.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ LAYOUTS: tuple[Layout, ...] = ("coco", "yolo", "voc")
 
 @dataclass(frozen=True, eq=False)
 class DetectionImage:
-    """One image and its boxes ``(N, 4)``, labels ``(N,)`` and crowd flags ``(N,)``."""
+    """One image and its boxes ``(N, 4)``, labels ``(N,)`` and crowd flags ``(N,)``.
+
+    ``segmentations`` is ``()`` when none of the image's boxes has a mask, else one entry per
+    box: ``None`` (no usable mask) or the COCO segmentation as read, polygons
+    ``[[x0, y0, ...], ...]`` or RLE ``{"size": [h, w], "counts": str | list[int]}``
+    (:func:`~imgrec.data.detection.masks.decode_segmentation` gives the pixels).
+    """
 
     path: Path
     key: str
@@ -37,6 +45,7 @@ class DetectionImage:
     labels: np.ndarray
     iscrowd: np.ndarray
     split: Split | None = None
+    segmentations: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,11 @@ class DetectionDataset:
     problems: list[DetectionProblem] = field(default_factory=list)
     category_ids: list[int] = field(default_factory=list)
 
+    @property
+    def has_masks(self) -> bool:
+        """Whether any box of any image has a usable instance mask."""
+        return any(s is not None for img in self.images for s in img.segmentations)
+
     def by_split(self, split: Split | None) -> list[DetectionImage]:
         """The images of ``split`` (``None``: those without a split)."""
         return [img for img in self.images if img.split == split]
@@ -96,28 +110,33 @@ class DetectionDataset:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of everything read (boxes as lists of floats)."""
+        """JSON-ready dict of everything read (boxes as lists of floats; an image's
+        ``segmentations`` as read, only where it has some)."""
         return {
             "root": str(self.root),
             "source": str(self.source),
             "layout": self.layout,
             "classes": list(self.classes),
             "category_ids": list(self.category_ids),
-            "images": [
-                {
-                    "key": img.key,
-                    "image_id": img.image_id,
-                    "width": img.width,
-                    "height": img.height,
-                    "split": img.split,
-                    "boxes": img.boxes.astype(float).tolist(),
-                    "labels": img.labels.tolist(),
-                    "iscrowd": img.iscrowd.tolist(),
-                }
-                for img in self.images
-            ],
+            "images": [_image_dict(img) for img in self.images],
             "problems": [
                 {"file": p.file, "where": p.where, "outcome": p.outcome, "text": str(p)}
                 for p in self.problems
             ],
         }
+
+
+def _image_dict(img: DetectionImage) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "key": img.key,
+        "image_id": img.image_id,
+        "width": img.width,
+        "height": img.height,
+        "split": img.split,
+        "boxes": img.boxes.astype(float).tolist(),
+        "labels": img.labels.tolist(),
+        "iscrowd": img.iscrowd.tolist(),
+    }
+    if img.segmentations:
+        entry["segmentations"] = list(img.segmentations)
+    return entry

@@ -32,6 +32,7 @@ def detection_report(ds: DetectionDataset) -> dict[str, Any]:
             band = sizes.setdefault(ds.classes[int(label)], Counter())
             band[_size_band(float(w * h))] += 1
     outcomes = Counter(p.outcome for p in ds.problems)
+    with_mask = sum(s is not None for img in ds.images for s in img.segmentations)
     return {
         "layout": ds.layout,
         "source": str(ds.source),
@@ -39,6 +40,10 @@ def detection_report(ds: DetectionDataset) -> dict[str, Any]:
         "counts": ds.counts(),
         "box_sizes": {c: dict(sizes.get(c, Counter())) for c in ds.classes},
         "images_without_objects": empty,
+        "masks": {
+            "objects_with_mask": with_mask,
+            "objects_without_mask": ds.counts()["total_instances"] - with_mask,
+        },
         "problems": [
             {"file": p.file, "where": p.where, "outcome": p.outcome, "text": str(p)}
             for p in ds.problems
@@ -65,6 +70,12 @@ def render_report_text(ds: DetectionDataset, *, max_problems: int = 30) -> str:
         lines.append(
             f"{name[:20]:<20} {per}   "
             f"{band.get('small', 0)}/{band.get('medium', 0)}/{band.get('large', 0)}"
+        )
+    masks = report["masks"]
+    if masks["objects_with_mask"]:  # instance masks: what --task instance trains on
+        lines.append(
+            f"objects with a mask: {masks['objects_with_mask']}, without: "
+            f"{masks['objects_without_mask']} (--task instance leaves those out)"
         )
     if report["images_without_objects"]:
         lines.append(f"images without objects: {report['images_without_objects']}")

@@ -35,6 +35,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from imgrec.data.detection.coco import coco_files, read_coco
+from imgrec.data.detection.masks import rle_string_counts
 from imgrec.data.detection.model import DetectionProblem
 from imgrec.data.segmentation.model import (
     IGNORE_INDEX,
@@ -86,29 +87,6 @@ def _converted(p: DetectionProblem) -> SegmentationProblem:
     return SegmentationProblem(p.file, p.where, "file", message, "skipped", "fix the JSON file")
 
 
-def _string_counts(text: str) -> list[int]:
-    """The run lengths of a compressed COCO RLE string (pycocotools' ``rleFrString``)."""
-    counts: list[int] = []
-    p = 0
-    while p < len(text):
-        x = k = 0
-        more = True
-        while more:
-            if p >= len(text):
-                raise ValueError("the string ends inside a run length")
-            c = ord(text[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
 def _from_counts(counts: list[int], shape: _Shape) -> np.ndarray | str:
     h, w = shape
     if any(c < 0 for c in counts) or sum(counts) != h * w:
@@ -136,7 +114,7 @@ def _region(seg: Any, shape: _Shape) -> np.ndarray | str:
         if not rings or not numbers:
             return "segmentation has no polygon of three or more finite [x, y] points"
         rle = mask_utils.merge(mask_utils.frPyObjects([[float(v) for v in r] for r in rings], h, w))
-        return _from_counts(_string_counts(rle["counts"].decode("ascii")), shape)
+        return _from_counts(rle_string_counts(rle["counts"].decode("ascii")), shape)
     if not isinstance(seg, dict) or "counts" not in seg or "size" not in seg:
         return "segmentation is neither polygons [[x, y, ...]] nor RLE {size, counts}"
     if list(seg["size"]) != [h, w]:
@@ -146,7 +124,7 @@ def _region(seg: Any, shape: _Shape) -> np.ndarray | str:
         return _from_counts(counts, shape)
     if isinstance(counts, str):
         try:
-            return _from_counts(_string_counts(counts), shape)
+            return _from_counts(rle_string_counts(counts), shape)
         except ValueError as exc:
             return f"RLE counts string cannot be decoded ({exc})"
     return "RLE counts must be a list of integers or a string"
@@ -200,7 +178,11 @@ def read_coco_segmentation(root: Path, source: Path, work_dir: Path) -> Segmenta
         DatasetError: more than 254 categories (8-bit masks with 255 as ignore).
     """
     det = read_coco(root, source)
-    problems = [_converted(p) for p in det.problems if p.outcome != "clipped"]
+    problems = [  # a broken mask is reported once, by this reader's own check of it
+        _converted(p)
+        for p in det.problems
+        if p.outcome != "clipped" and not (p.where or "").endswith(".segmentation")
+    ]
     dropped = {(p.file, p.where) for p in det.problems if p.outcome == "dropped"}
     if len(det.classes) >= IGNORE_INDEX:
         raise DatasetError(f"{source}: {len(det.classes)} categories; at most 254 fit 8-bit masks")

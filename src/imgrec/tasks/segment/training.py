@@ -19,6 +19,7 @@ from torch import Tensor
 
 from imgrec.config import TrainConfig
 from imgrec.evaluation.segmentation import SegmentationEvaluator
+from imgrec.models.segmenters import normalise
 from imgrec.tasks.base import TaskModule
 
 __all__ = ["LOSSES", "SegmentationLoss", "SegmentationModule"]
@@ -113,7 +114,7 @@ class SegmentationModule(TaskModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         images, masks = batch
-        loss = self.criterion(self.model(images), masks)
+        loss = self.criterion(self.model(normalise(images, self.model)), masks)
         self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(images))
         return loss
 
@@ -124,7 +125,7 @@ class SegmentationModule(TaskModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         images, masks = batch
-        logits = self.model(images)
+        logits = self.model(normalise(images, self.model))
         loss = self.criterion(logits, masks)
         self.log("val_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(images))
         assert self._val is not None
@@ -141,4 +142,4 @@ class SegmentationModule(TaskModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         images, _ = batch
-        return self.model(images).argmax(1)
+        return self.model(normalise(images, self.model)).argmax(1)
