@@ -864,6 +864,24 @@ def detector_models() -> list[str]:
     return list_detectors()
 
 
+def task_models(task: str = "classify") -> list[str]:
+    """The model names a run of ``task`` takes as ``model.name`` (the task's default first):
+    classifiers, detector families, segmenters or instance segmenters."""
+    if task == "detect":
+        return detector_models()
+    if task == "segment":
+        from imgrec.models.segmenters import list_segmenters
+
+        return list_segmenters()
+    if task == "instance":
+        from imgrec.models.instance_segmenters import list_instance_segmenters
+
+        return list_instance_segmenters()
+    from imgrec.models.registry import list_models
+
+    return list_models()
+
+
 def task_info(task: str = "classify") -> dict[str, Any]:
     """What ``task`` declares, as plain data: its ``metrics`` (name, direction, per_epoch, label),
     ``summary_metric``, ``monitor`` (the default objective) and the ``run_costs`` a search may
@@ -888,11 +906,10 @@ def task_info(task: str = "classify") -> dict[str, Any]:
 def search_options(task: str = "classify") -> dict[str, Any]:
     """What a search of ``task`` can vary: ``params`` ``{name: (config key, type name)}``, the
     task's ``default_space``, the ``samplers`` and ``pruners``, and the ``models`` it trains."""
-    from imgrec.models.registry import list_models
     from imgrec.search.space import SEARCHABLE, default_space
     from imgrec.search.study import PRUNERS, SAMPLERS
 
-    models = detector_models() if task == "detect" else list_models()
+    models = task_models(task)
     return {
         "params": {name: (key, kind.__name__) for name, (key, kind) in SEARCHABLE.items()},
         "default_space": default_space(task=task),
@@ -963,10 +980,94 @@ def dataset_task(folder: str | Path) -> str:
     return resolve_task(None, Path(folder))
 
 
+_RICHEST_FIRST = ("instance", "detect", "segment")  # a COCO set with masks is instance first
+
+
+def dataset_tasks(folder: str | Path) -> list[str]:
+    """Every task whose readers read the dataset in ``folder``, the richest annotation first: a
+    COCO set with masks is ``instance``, ``detect`` and ``segment``, mask folders ``segment``,
+    a VOC tree with boxes and masks ``detect`` and ``segment``; class folders ``classify``."""
+    from imgrec.tasks.registry import get_task, list_tasks
+
+    found = [t for t in list_tasks() if t != "classify" and get_task(t).recognises(Path(folder))]
+    rank = {t: i for i, t in enumerate(_RICHEST_FIRST)}
+    return sorted(found, key=lambda t: rank.get(t, len(rank))) or ["classify"]
+
+
+def sample_overlay_png(
+    check: TaskDataCheck,
+    key: str,
+    *,
+    size: int = 320,
+    colours: Sequence[tuple[int, int, int]] | None = None,
+) -> bytes:
+    """A PNG (``size`` px a side at most, small images enlarged) of the image ``key`` of a
+    checked segmentation or instance dataset with its true masks blended in and outlined, class
+    ``i`` in ``colours[i]`` (default the VOC colour map); background stays as it is, ignored
+    pixels turn pale. ``key`` must be one of the dataset's images (else KeyError): no file opens
+    that the dataset did not list."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from imgrec.evaluation.segmentation_plots import default_palette, overlay_mask
+
+    ds = check.dataset
+    image = next((img for img in ds.images if img.key == key), None)
+    if image is None:
+        raise KeyError(key)
+    with Image.open(image.path) as opened:
+        rgb = ImageOps.exif_transpose(opened).convert("RGB")
+    if check.task == "segment":
+        from imgrec.data.segmentation import load_mask
+
+        mask, ignore = load_mask(image, ds), ds.ignore_index
+        palette = [colours[i % len(colours)] for i in range(ds.num_classes)] if colours else None
+        background = 0 if ds.classes[0].strip("_").lower() == "background" else None
+    else:  # instance: class i + 1 on each object, the larger painted first
+        from imgrec.data.detection.masks import decode_segmentation
+
+        mask, ignore, background = np.zeros((image.height, image.width), np.uint8), None, 0
+        segmentations = image.segmentations or (None,) * len(image.labels)  # one per box
+        shapes = zip(segmentations, image.labels, strict=True)
+        drawn = [
+            (decode_segmentation(s, image.height, image.width), int(k))
+            for s, k in shapes
+            if s is not None
+        ]
+        for pixels, label in sorted(drawn, key=lambda d: -int(d[0].sum())):
+            mask[pixels] = label + 1
+        k = len(ds.classes)
+        palette = [(0, 0, 0)] + [colours[i % len(colours)] for i in range(k)] if colours else None
+    rgb.thumbnail((size, size))
+    factor = size // max(rgb.size)  # a small image is enlarged, its pixels kept sharp
+    if factor > 1:
+        rgb = rgb.resize((rgb.width * factor, rgb.height * factor), Image.Resampling.NEAREST)
+    small = np.asarray(Image.fromarray(mask).resize(rgb.size, Image.Resampling.NEAREST))
+    pixels = np.asarray(rgb)
+    table = np.asarray(palette, np.uint8) if palette else default_palette(int(small.max()) + 1)
+    blended = overlay_mask(pixels, small, table, ignore_index=ignore, alpha=0.55)
+    if background is not None:
+        blended = np.where((small == background)[..., None], pixels, blended)
+    edge = np.zeros(small.shape, bool)  # each region outlined inside in its solid colour
+    for d in range(1, max(2, max(small.shape) // 100)):
+        edge[:-d] |= small[:-d] != small[d:]
+        edge[d:] |= small[d:] != small[:-d]
+        edge[:, :-d] |= small[:, :-d] != small[:, d:]
+        edge[:, d:] |= small[:, d:] != small[:, :-d]
+    edge &= (small != background) & (small != ignore) & (small < len(table))
+    blended[edge] = table[small[edge]]
+    buffer = io.BytesIO()
+    Image.fromarray(blended).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def detection_overview(check: DetectionCheck, *, per_class: int = 8) -> dict[str, Any]:
     """Beside the report of a checked detection dataset: ``images_per_class`` (per split, an
     image counted once per class it holds), up to ``per_class`` ``samples`` per class with their
-    boxes, and the images without objects (``empty``); paths relative to the dataset's root."""
+    key and boxes, and the images without objects (``empty``); paths relative to the dataset's
+    root."""
     ds = check.dataset
     root = Path(ds.root).resolve()
     images: dict[str, dict[str, int]] = {}
@@ -993,7 +1094,8 @@ def detection_overview(check: DetectionCheck, *, per_class: int = 8) -> dict[str
                 chosen = samples[ds.classes[label]]
                 if len(chosen) < per_class:
                     size = {"width": img.width, "height": img.height}
-                    chosen.append({"file": file, "split": split, **size, "boxes": boxes})
+                    chosen.append({"file": file, "key": img.key, "split": split, **size})
+                    chosen[-1]["boxes"] = boxes
     return {"images_per_class": images, "samples": samples, "empty": empty}
 
 

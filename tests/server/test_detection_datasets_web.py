@@ -162,7 +162,8 @@ def test_the_form_offers_detectors_and_val_map_for_a_detection_dataset(
     assert "val_accuracy" not in defaults["metrics"] and defaults["metric_labels"]["val_map"]
     assert defaults["params"]["batch_size"]["default"] == [8, 16]  # the detection space
     assert client.get("/api/search/defaults").json()["objective"] == "val_accuracy"
-    assert client.get("/api/search/defaults?task=segment").status_code == 422
+    assert client.get("/api/search/defaults?task=segment").json()["objective"] == "val_miou"
+    assert client.get("/api/search/defaults?task=caption").status_code == 422
 
     form = client.get(f"/experiments/new?dataset={dataset_id}").text
     assert '<option value="detect" selected>' in form

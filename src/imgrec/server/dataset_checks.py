@@ -1,9 +1,11 @@
 """Reading and checking an uploaded dataset for its page, by the task its layout belongs to.
 
 Class folders (and the other classification layouts) go through ``imgrec.api.read_dataset``;
-COCO, YOLO and VOC layouts through ``imgrec.api.check_detection_data``, the same readers and
-report as ``imgrec data check``. Each check returns what the library stores: the report (no
-server folder in it), a few sample images per class, and the summary for ``meta.json``.
+COCO, YOLO and VOC layouts through ``imgrec.api.check_data`` with ``task: detect``, and COCO sets
+with masks with ``task: instance`` (their samples drawn with their masks), the same readers and
+report as ``imgrec data check``; segmentation layouts in :mod:`imgrec.server.mask_checks`. Each
+check returns what the library stores: the report (no server folder in it), a few sample images
+per class, and the summary for ``meta.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_SHOWN_EMPTY", "Checked", "check_classification", "check_detection"]
+__all__ = [
+    "MAX_SHOWN_EMPTY",
+    "Checked",
+    "Scrub",
+    "check_classification",
+    "check_detection",
+    "cleaner",
+]
 
 MAX_SHOWN_EMPTY = 200  # images without objects listed by name (all are counted)
 Scrub = Callable[[str], str]
@@ -27,7 +36,7 @@ class Checked:
     root: Path
     paths: dict[str, list[str]]  # class -> sample image paths relative to ``root``
     meta: dict[str, Any]
-    images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # boxes per sample
+    images: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # boxes, overlays
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -59,6 +68,7 @@ def check_classification(
     data["notes"] = [scrub(n) for n in data["notes"]]
     meta = {
         "task": "classify",
+        "tasks": ["classify"],
         "layout": data.get("layout"),
         "num_images": report.num_images,
         "num_classes": len(report.classes),
@@ -83,16 +93,8 @@ def _problem(entry: dict[str, Any], scrub: Scrub) -> dict[str, Any]:
     }
 
 
-def check_detection(folder: Path, *, name: str, per_class: int, scrub: Scrub) -> Checked:
-    """Read a COCO, YOLO or VOC upload (extracted in ``folder``) as ``imgrec data check`` does:
-    counts per class and split, box sizes, images without objects, every problem with its file
-    and line or key."""
-    from imgrec.api import check_detection_data, detection_overview
-
-    check = check_detection_data(folder)
-    data = check.to_dict()
-    overview = detection_overview(check, per_class=per_class)
-    root = Path(check.dataset.root).resolve()
+def cleaner(root: Path, folder: Path, name: str, scrub: Scrub) -> Scrub:
+    """``scrub`` after the dataset's folders: paths inside read relative, the folder as ``name``."""
     hide = (str(root), str(folder.resolve()), str(folder))
 
     def clean(text: str) -> str:
@@ -100,8 +102,33 @@ def check_detection(folder: Path, *, name: str, per_class: int, scrub: Scrub) ->
             text = text.replace(f"{prefix}/", "").replace(prefix, name)
         return scrub(text)
 
+    return clean
+
+
+def check_detection(
+    folder: Path,
+    *,
+    name: str,
+    per_class: int,
+    scrub: Scrub,
+    task: str = "detect",
+    tasks: list[str] | None = None,
+    overlays: Path | None = None,
+) -> Checked:
+    """Read a COCO, YOLO or VOC upload (extracted in ``folder``) as ``imgrec data check`` does:
+    counts per class and split, box sizes, images without objects, every problem with its file
+    and line or key. With ``task: instance`` the masks are read too and the samples drawn with
+    them into ``overlays``."""
+    from imgrec.api import check_data, detection_overview
+
+    check = check_data(folder, task=task, progress=False)
+    data = check.to_dict()
+    overview = detection_overview(check, per_class=per_class)
+    root = Path(check.dataset.root).resolve()
+    clean = cleaner(root, folder, name, scrub)
     counts = data["counts"]
-    errors = [] if check.usable else ["not usable: no training images with boxes"]
+    what = "masks" if task == "instance" else "boxes"
+    errors = [] if check.usable else [f"not usable: no training images with {what}"]
     data.update(
         source=name,
         root="",
@@ -111,8 +138,16 @@ def check_detection(folder: Path, *, name: str, per_class: int, scrub: Scrub) ->
         errors=errors,
     )
     samples = overview["samples"]
+    if task == "instance" and overlays is not None:
+        from imgrec.server.mask_checks import draw_sample_masks
+
+        draw_sample_masks(check, samples, overlays)
+    for chosen in samples.values():
+        for sample in chosen:
+            sample.pop("key", None)
     meta = {
-        "task": "detect",
+        "task": task,
+        "tasks": tasks or [task],
         "layout": data["layout"],
         "num_images": counts["total_images"],
         "num_instances": counts["total_instances"],

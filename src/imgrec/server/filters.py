@@ -1,4 +1,4 @@
-"""Jinja filters of the pages: numbers, percentages, durations, times and sizes for people."""
+"""Jinja filters of the pages: numbers, percentages, shares, durations, times and sizes."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def _num(value: Any, digits: int = 4) -> str:
 
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _share(value: float | None) -> str:
+    """A fraction as a percentage that keeps small shares visible: 0.0042 is 0.42%, 0 is 0%."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if value == 0:
+        return "0%"
+    return f"{value * 100:.2f}%" if value < 0.1 else f"{value * 100:.1f}%"
 
 
 def _secs(value: float | None) -> str:
@@ -55,6 +64,7 @@ def _bytes(value: float | None) -> str:
 TEMPLATE_FILTERS: dict[str, Callable[..., str]] = {
     "num": _num,
     "pct": _pct,
+    "share": _share,
     "secs": _secs,
     "when": _when,
     "bytes": _bytes,

@@ -1,9 +1,10 @@
 """Datasets uploaded through the web: stored, safely extracted, checked in the background.
 
 Each upload gets a random 12-hex id and a folder ``<uploads>/<id>/`` holding ``upload.zip`` (the
-bytes as sent), ``meta.json`` (state, task and summary), ``report.json`` (the validation report)
-and ``samples.json`` (the extracted folder and a few image paths per class in it, for the
-thumbnails, with their boxes for a detection dataset; read once per dataset, it never changes).
+bytes as sent), ``meta.json`` (state, task and summary), ``report.json`` (the validation report),
+``samples.json`` (the extracted folder and a few image paths per class in it, for the
+thumbnails, with their boxes for a detection dataset; read once per dataset, it never changes)
+and for a segmentation or instance dataset ``overlays/<n>.png``, the samples with their masks.
 A request only ever names an id, which must match ``[0-9a-f]{12}``; paths come from these files,
 never from the request.
 
@@ -28,12 +29,14 @@ from typing import Any
 
 from imgrec.errors import DatasetError
 from imgrec.server.dataset_checks import Checked, check_classification, check_detection
+from imgrec.server.mask_checks import check_segmentation
 
 __all__ = ["DATASET_ID", "SAMPLES_PER_CLASS", "DatasetLibrary", "UploadRefused"]
 
 DATASET_ID = re.compile(r"^[0-9a-f]{12}$")
 SAMPLES_PER_CLASS = 8
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_OVERLAY_NAME = re.compile(r"^[0-9]{1,6}\.png$")
 
 
 class UploadRefused(Exception):  # noqa: N818  # mapped to an HTTP status by the route
@@ -123,6 +126,17 @@ class DatasetLibrary:
             raise KeyError(k)
         return path
 
+    def sample_overlay(self, dataset_id: str, class_index: int, k: int) -> Path | None:
+        """The k-th sample of a class drawn with its true masks (segmentation and instance
+        datasets), or None when it has none; KeyError for a sample that does not exist."""
+        self.sample_path(dataset_id, class_index, k)
+        images = self.sample_images(dataset_id)
+        name = list(images.values())[class_index][k].get("overlay") if images else None
+        if not isinstance(name, str) or not _OVERLAY_NAME.match(name):
+            return None
+        path = self.folder(dataset_id) / "overlays" / name
+        return path if path.is_file() else None
+
     # ---------------------------------------------------------------- writing
 
     def new_upload(self) -> tuple[str, Path]:
@@ -162,6 +176,7 @@ class DatasetLibrary:
             "size_bytes": archive.stat().st_size,
             "created_at": datetime.now(UTC).isoformat(),
             "task": None,
+            "tasks": [],
             "layout": None,
             "num_images": None,
             "num_classes": None,
@@ -176,7 +191,7 @@ class DatasetLibrary:
         meta = self.meta(dataset_id)
         folder = self.folder(dataset_id)
         try:
-            checked = self._read(folder / "upload.zip", meta["name"])
+            checked = self._read(folder, meta["name"])
         except Exception as exc:  # any failure is shown on the dataset's page
             meta.update(status="failed", error=self._scrub(str(exc), meta["name"]))
             self._write_meta(dataset_id, meta)
@@ -188,24 +203,36 @@ class DatasetLibrary:
         self._write_meta(dataset_id, meta)
         return meta
 
-    def _read(self, archive: Path, name: str) -> Checked:
-        """The check of the task whose layout the upload has (detection or classification)."""
-        from imgrec.api import dataset_task, extract_archive
+    def _read(self, folder: Path, name: str) -> Checked:
+        """The check of the task whose layout the upload has, the richest annotation first (a
+        COCO set with masks is checked as instance segmentation, and may train all three; one
+        whose masks cannot be read as detection)."""
+        from imgrec.api import dataset_tasks, extract_archive
 
         def scrub(message: str) -> str:
             return self._scrub(message, name)
 
+        archive = folder / "upload.zip"
         with self._extracting:  # extracted at upload: this finds the folder again
             extracted = extract_archive(archive, self.extract_root)
-        if dataset_task(extracted) == "detect":
-            return check_detection(extracted, name=name, per_class=SAMPLES_PER_CLASS, scrub=scrub)
-        return check_classification(
-            archive,
-            extract_root=self.extract_root,
-            name=name,
-            per_class=SAMPLES_PER_CLASS,
-            scrub=scrub,
-        )
+        tasks = dataset_tasks(extracted)
+        shared: dict[str, Any] = {"name": name, "per_class": SAMPLES_PER_CLASS, "scrub": scrub}
+        overlays = folder / "overlays"
+        if tasks[0] == "instance":
+            checked = check_detection(
+                extracted, task="instance", tasks=tasks, overlays=overlays, **shared
+            )
+            if checked.meta["usable"]:
+                return checked
+            # no masks read after all (annotations that do not parse look like masks): the
+            # boxes, if any, make it a detection set
+            shutil.rmtree(overlays, ignore_errors=True)
+            tasks = [t for t in tasks if t not in ("instance", "segment")] or ["detect"]
+        if tasks[0] == "detect":
+            return check_detection(extracted, task="detect", tasks=tasks, **shared)
+        if tasks[0] == "segment":
+            return check_segmentation(extracted, tasks=tasks, overlays=overlays, **shared)
+        return check_classification(archive, extract_root=self.extract_root, **shared)
 
     def resume_checks(self) -> None:
         """Check again the uploads a stopped server left half-checked."""
@@ -239,8 +266,8 @@ def _check_zip(part: Path, name: str) -> None:
         head = fh.read(4)
     if head not in _ZIP_MAGIC:
         raise UploadRefused(
-            f"{name}: not a zip file; upload a .zip of class folders (e.g. cats/1.jpg, dogs/2.jpg)"
-            " or of a COCO, YOLO or VOC detection dataset."
+            f"{name}: not a zip file; upload a .zip of class folders (e.g. cats/1.jpg, dogs/2.jpg),"
+            " of a COCO, YOLO or VOC detection dataset, or of images with masks."
         )
     from imgrec.api import is_metadata_name
 

@@ -4,7 +4,9 @@ A classification report shows images per class and split, sizes, skipped files a
 a detection report (``task: detect``) shows images and objects per class and split, the COCO
 box-size bands, the images without objects, every problem with its file and line or key, and
 sample images with their true boxes drawn over them (positioned in percent of the image, so they
-scale with the thumbnail; no script needed).
+scale with the thumbnail; no script needed); an instance dataset (``task: instance``) the same,
+its thumbnails drawn with their true masks. A segmentation report (``task: segment``) is built in
+:mod:`imgrec.server.pages_segment`.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from fastapi.responses import HTMLResponse
 
 from imgrec.server import routes_datasets
 from imgrec.server.deps import ConfigDep, LibraryDep
+from imgrec.server.pages_segment import MAX_PROBLEMS_SHOWN, SPLITS, segmentation_context
 from imgrec.server.render import AUTH, PALETTE, not_found, render
 from imgrec.server.schemas import DatasetDetail
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-SPLITS = ("train", "val", "test")
-MAX_PROBLEMS_SHOWN = 500  # the JSON API has them all
-TASK_LABELS = {"classify": "Image classification", "detect": "Object detection"}
+TASK_LABELS = {
+    "classify": "Image classification",
+    "detect": "Object detection",
+    "segment": "Semantic segmentation",
+    "instance": "Instance segmentation",
+}
 
 
 @router.get("/datasets", response_class=HTMLResponse, dependencies=AUTH)
@@ -65,7 +71,14 @@ def _drawn_samples(detail: DatasetDetail) -> dict[str, list[dict[str, Any]]]:
                         "right": left > 60,  # the label runs leftwards, inside the image
                     }
                 )
-            drawn[name].append({"file": sample.file, "split": sample.split, "boxes": boxes})
+            drawn[name].append(
+                {
+                    "file": sample.file,
+                    "split": sample.split,
+                    "boxes": boxes,
+                    "masks": bool(sample.overlay),
+                }
+            )
     return drawn
 
 
@@ -89,6 +102,7 @@ def _detection_context(detail: DatasetDetail, report: dict[str, Any]) -> dict[st
         "problems_hidden": max(0, len(problems) - MAX_PROBLEMS_SHOWN),
         "drawn": _drawn_samples(detail),
         "colours": {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(detail.classes)},
+        "masks": report.get("masks"),  # instance: objects with and without a mask
     }
 
 
@@ -99,10 +113,13 @@ def dataset(request: Request, dataset_id: str, library: LibraryDep) -> HTMLRespo
     except HTTPException:
         return not_found(request, "No such dataset.", ("/datasets", "all datasets"))
     report = detail.report
-    detect = detail.task == "detect"
+    detect = detail.task in ("detect", "instance")
     page_data: dict[str, Any] = {"id": detail.id, "status": detail.status, "task": detail.task}
     context: dict[str, Any] = {}
-    if report and detect:
+    if report and detail.task == "segment":
+        context = segmentation_context(detail, report)
+        page_data |= context["chart"]
+    elif report and detect:
         context = _detection_context(detail, report)
         page_data |= {
             "classes": report.get("classes", []),
@@ -128,6 +145,7 @@ def dataset(request: Request, dataset_id: str, library: LibraryDep) -> HTMLRespo
         splits=splits,
         page_data=page_data,
         task_label=TASK_LABELS.get(detail.task or "", ""),
+        other_tasks=[TASK_LABELS.get(t, t) for t in detail.tasks[1:]],
         **context,
     )
 
@@ -147,4 +165,6 @@ def new_experiment(
         selected=selected,
         task=(chosen.task if chosen else None) or "classify",
         task_labels=TASK_LABELS,
+        # every task each dataset can train (a COCO set with masks: instance, detect, segment)
+        page_data={"dataset_tasks": {d.id: d.tasks or [d.task or "classify"] for d in usable}},
     )

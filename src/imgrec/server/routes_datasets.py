@@ -51,8 +51,9 @@ _UPLOAD_BODY = {
 async def upload_dataset(
     request: Request, library: LibraryDep, config: ConfigDep, name: str | None = None
 ) -> DatasetOut:
-    """Upload a zip as the request body (``Content-Type: application/zip``): class folders, or a
-    COCO, YOLO or VOC detection dataset (the task is read from the layout).
+    """Upload a zip as the request body (``Content-Type: application/zip``): class folders, a
+    COCO, YOLO or VOC detection dataset, images with masks (mask folders, VOC
+    ``SegmentationClass``) or COCO with masks (the task is read from the layout).
 
     The zip is checked and extracted before the answer (400 for not a zip, empty, corrupt,
     zip-slip or zip bomb; 413 over the size limit, counted while it streams in); the images are
@@ -92,7 +93,10 @@ def get_dataset(dataset_id: str, library: LibraryDep) -> DatasetDetail:
 
     A detection dataset's report (``task: detect``) holds images and instances per class and
     split, COCO box-size bands per class, the images without objects and every problem with
-    its file and line or key; ``sample_images`` gives each sample's true boxes.
+    its file and line or key; ``sample_images`` gives each sample's true boxes. A segmentation
+    dataset's (``task: segment``) holds pixel shares and images per class and split, ignored
+    pixels, empty masks and every problem with its file, outcome and advice; its samples'
+    thumbnails show their true masks, as do an instance dataset's (``task: instance``).
     """
     meta = _meta(library, dataset_id)
     samples = {c: list(range(len(p))) for c, p in library.samples(dataset_id).items()}
@@ -123,15 +127,20 @@ def _thumbnail(path: Any, size: int = THUMBNAIL_PX) -> bytes:
 )
 def sample_thumbnail(dataset_id: str, class_index: int, k: int, library: LibraryDep) -> Response:
     """A small PNG of the k-th sample of a class (by index: no path comes from the request);
-    larger for a detection dataset, whose page draws the boxes over it."""
+    larger for a detection dataset, whose page draws the boxes over it, and drawn with its true
+    masks for a segmentation or instance dataset."""
     meta = _meta(library, dataset_id)
     try:
         path = library.sample_path(dataset_id, class_index, k)
+        overlay = library.sample_overlay(dataset_id, class_index, k)
     except KeyError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no such sample") from exc
+    large = meta.get("task") in ("detect", "segment", "instance")
     try:
-        data = _thumbnail(
-            path, DETECTION_THUMBNAIL_PX if meta.get("task") == "detect" else THUMBNAIL_PX
+        data = (
+            overlay.read_bytes()
+            if overlay
+            else _thumbnail(path, DETECTION_THUMBNAIL_PX if large else THUMBNAIL_PX)
         )
     except OSError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="sample unreadable") from exc

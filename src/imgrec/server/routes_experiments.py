@@ -20,6 +20,7 @@ from imgrec.server.schemas import (
     Importance,
     RunOut,
     SearchDefaults,
+    TaskName,
 )
 from imgrec.store import ExperimentInfo, Store
 
@@ -42,9 +43,10 @@ def _experiment(store: Store, experiment_id: int) -> ExperimentInfo:
 
 
 @router.get("/search/defaults", response_model=SearchDefaults)
-def search_defaults(task: Literal["classify", "detect"] = "classify") -> dict[str, Any]:
+def search_defaults(task: TaskName = "classify") -> dict[str, Any]:
     """What the new-experiment form offers for ``task``: searchable parameters with the task's
-    default bounds, its models (the detector families for ``detect``) and objectives."""
+    default bounds, its models (the detector families for ``detect``, the segmenters for
+    ``segment``, the instance segmenters for ``instance``) and objectives."""
     from imgrec.api import search_options
 
     options = search_options(task)
@@ -106,24 +108,33 @@ def _unprocessable(message: str, **errors: str) -> HTTPException:
     return HTTPException(422, detail={"message": message, "errors": errors})
 
 
-def _task_space(task: str, space: dict[str, Any]) -> dict[str, Any]:
-    """The space as ``tune`` takes it: a detection search trains one detector family, named in
-    ``fixed`` (the searchable ``model`` choices are classifiers)."""
-    if task != "detect" or "model" not in space:
-        return space
-    from imgrec.api import detector_models
+# What one model of a task is called, and what a search of the task is called, in messages.
+_MODEL_WORDS = {
+    "detect": ("detector", "detection"),
+    "segment": ("segmenter", "segmentation"),
+    "instance": ("instance segmenter", "instance segmentation"),
+}
 
+
+def _task_space(task: str, space: dict[str, Any]) -> dict[str, Any]:
+    """The space as ``tune`` takes it: a detection or segmentation search trains one model of
+    its task, named in ``fixed`` (the searchable ``model`` choices are classifiers)."""
+    if task not in _MODEL_WORDS or "model" not in space:
+        return space
+    from imgrec.api import task_models
+
+    model, search = _MODEL_WORDS[task]
     space = dict(space)
     chosen = space.pop("model")
     names = chosen if isinstance(chosen, list) else [chosen]
-    known = detector_models()
+    known = task_models(task)
     if len(names) != 1 or not isinstance(names[0], str):
         raise _unprocessable(
-            "pick one detector", model="a detection search trains one detector family; pick one"
+            f"pick one {model}", model=f"a {search} search trains one {model}; pick one"
         )
     if names[0] not in known:
         raise _unprocessable(
-            "unknown detector", model=f"unknown detector '{names[0]}'; one of: {', '.join(known)}"
+            f"unknown {model}", model=f"unknown {model} '{names[0]}'; one of: {', '.join(known)}"
         )
     fixed = space.get("fixed")
     space["fixed"] = {**(fixed if isinstance(fixed, dict) else {}), "model.name": names[0]}
@@ -187,9 +198,11 @@ async def create_experiment(
 ) -> ExperimentOut:
     """Start a search on an uploaded dataset; the server's (or external) workers run it.
 
-    The task is the dataset's (a COCO, YOLO or VOC upload is ``detect``); a ``task`` that
-    disagrees, an objective the task does not log, or bounds that are not valid are a 422 whose
-    ``detail.errors`` name the field.
+    The task is the dataset's (a COCO, YOLO or VOC upload is ``detect``, mask folders are
+    ``segment``, COCO with masks ``instance``) or another its layout allows (COCO with masks
+    trains ``detect`` and ``segment`` too); a ``task`` the dataset cannot train, a model of
+    another task, an objective the task does not log, or bounds that are not valid are a 422
+    whose ``detail.errors`` name the field.
     """
     try:
         meta = library.meta(body.dataset_id)
@@ -205,12 +218,15 @@ async def create_experiment(
             f"{meta.get('error') or 'wait for its check to finish'}",
         )
     task = meta.get("task") or "classify"  # the readers of the dataset's layout
-    if body.task is not None and body.task != task:
+    allowed = meta.get("tasks") or [task]
+    if body.task is not None and body.task not in allowed:
         layout = str(meta.get("layout") or "").upper()
+        choices = " or ".join(allowed)
         raise _unprocessable(
             f"'{meta['name']}' is a {layout} {task} dataset, not a {body.task} one",
-            task=f"this dataset is for {task}; choose {task} or another dataset",
+            task=f"this dataset is for {choices}; choose {choices} or another dataset",
         )
+    task = body.task or task
     archive = str(library.archive(body.dataset_id).resolve())
     return await run_in_threadpool(_create, body, task, store, config, archive)
 

@@ -1,4 +1,5 @@
-"""A run's model: download it as a zip, try it on an image (with a heatmap), look inside it.
+"""A run's model: download it as a zip, try it on an image (with a heatmap, its boxes or its
+masks drawn), look inside it.
 
 Loaded models are kept in a small cache (keyed by the weights file and its time stamp) and at
 most two requests use torch at once, so a burst of predictions neither reloads the model each
@@ -122,18 +123,62 @@ def _open_image(data: bytes) -> Any:
         ) from exc
 
 
+def _png(image: Any) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
 def _detect(predictor: Any, image: Any, conf: float, started: float) -> dict[str, Any]:
     from imgrec.api import draw_detections
 
     found = predictor.predict([image], conf=conf)[0]
     if found.error:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=found.error)
-    buffer = io.BytesIO()
-    draw_detections(image, found).save(buffer, format="PNG")
     return {
+        "task": "detect",
         "predictions": [],
         "detections": [d.to_dict() for d in found.detections],
-        "drawn_png": base64.b64encode(buffer.getvalue()).decode(),
+        "drawn_png": _png(draw_detections(image, found)),
+        "time_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
+def _segment(predictor: Any, image: Any, started: float) -> dict[str, Any]:
+    """A segmenter's answer: the predicted mask over the image, each class's pixel share."""
+    found = predictor.predict([image])[0]
+    if found.error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=found.error)
+    return {
+        "task": "segment",
+        "predictions": [],
+        "shares": [{"label": name, "share": share} for name, share in found.shares.items()],
+        "drawn_png": _png(found.overlay(image)),
+        "time_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
+def _instances(predictor: Any, image: Any, conf: float, started: float) -> dict[str, Any]:
+    """An instance segmenter's answer: its objects above ``conf`` (label, score, box, mask
+    size), and their masks and boxes drawn over the image."""
+    found = predictor.predict([image], conf=conf)[0]
+    if found.error:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=found.error)
+    objects = [
+        {
+            "label": d.label,
+            "class_index": d.class_index,
+            "score": round(float(d.score), 6),
+            "box": [round(float(v), 2) for v in d.box],
+            "mask_pixels": int(d.mask().sum()) if hasattr(d, "mask") else None,
+        }
+        for d in found.detections
+    ]
+    return {
+        "task": "instance",
+        "predictions": [],
+        "detections": objects,
+        "drawn_png": _png(found.overlay(image)),
         "time_ms": (time.perf_counter() - started) * 1000,
     }
 
@@ -145,8 +190,13 @@ def _predict(
     image = _open_image(data)
     with _TORCH_SLOTS:
         predictor = _predictor(folder)
-        if getattr(predictor, "task", "classify") == "detect":
+        task = getattr(predictor, "task", "classify")
+        if task == "detect":
             return _detect(predictor, image, conf, started)
+        if task == "segment":
+            return _segment(predictor, image, started)
+        if task == "instance":
+            return _instances(predictor, image, conf, started)
         prediction = next(iter(predictor.predict([image], top_k=top_k)))
         if prediction.error:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=prediction.error)
@@ -193,7 +243,10 @@ async def predict_image(
 ) -> dict[str, Any]:
     """Classify one image sent as the request body (``Content-Type: image/png``, ...): the top
     classes with probabilities, and with ``explain=gradcam`` a heatmap overlay (PNG, base64).
-    A detector answers with its boxes above ``conf`` and the image with them drawn."""
+    A detector answers with its boxes above ``conf`` and the image with them drawn; a segmenter
+    with each predicted class's share of the pixels and the image with the mask drawn over it;
+    an instance segmenter with its objects above ``conf`` and their masks and boxes drawn. An
+    image that cannot be read is a 400 naming the problem."""
     require_raw_body(
         request, IMAGE_TYPES, "curl --data-binary @cat.jpg -H 'Content-Type: image/jpeg' ..."
     )

@@ -21,7 +21,11 @@ __all__ = [
     "RunOut",
     "RunPage",
     "SampleImage",
+    "TaskName",
 ]
+
+# The tasks the workbench trains and shows (``imgrec.api.task_info`` of each).
+TaskName = Literal["classify", "detect", "segment", "instance"]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -44,8 +48,13 @@ class DatasetOut(_Wire):
     error: str | None = None
     size_bytes: int
     created_at: UtcDatetime
-    task: str | None = Field(None, description="classify or detect, from the layout; once checked")
-    layout: str | None = Field(None, description="class_folders, coco, yolo, voc, ...")
+    task: str | None = Field(
+        None, description="classify, detect, segment or instance, from the layout; once checked"
+    )
+    tasks: list[str] = Field(
+        [], description="every task that can train on it, `task` first (COCO with masks: three)"
+    )
+    layout: str | None = Field(None, description="class_folders, coco, yolo, voc, mask-folders...")
     num_images: int | None = None
     num_instances: int | None = Field(None, description="detection: the objects (boxes)")
     num_classes: int | None = None
@@ -60,13 +69,19 @@ class SampleBox(_Wire):
 
 
 class SampleImage(_Wire):
-    """A detection sample: its file (relative to the dataset), split, size and true boxes."""
+    """A detection, segmentation or instance sample: its file (relative to the dataset), split,
+    size and true boxes; for a mask dataset whether its thumbnail shows its true masks."""
 
     file: str
     split: str | None
     width: int
     height: int
-    boxes: list[SampleBox]
+    boxes: list[SampleBox] = []
+    overlay: str | None = Field(
+        None, description="masks drawn in its thumbnail (segment, instance)"
+    )
+    share: float | None = Field(None, description="segment: the class's share of its pixels")
+    shows: list[str] = Field([], description="segment: the classes its mask shows")
 
 
 class DatasetDetail(DatasetOut):
@@ -75,7 +90,7 @@ class DatasetDetail(DatasetOut):
         {}, description="per class, the indices k of /api/datasets/{id}/samples/{class}/{k}.png"
     )
     sample_images: dict[str, list[SampleImage]] = Field(
-        {}, description="detection: per class, each sample's boxes (same order as samples)"
+        {}, description="detection and segmentation: per class, each sample (as samples)"
     )
 
 
@@ -172,8 +187,10 @@ class ExperimentCreate(_Wire):
 
     model_config = ConfigDict(protected_namespaces=(), extra="forbid")
 
-    task: Literal["classify", "detect"] | None = Field(
-        None, description="classify or detect; default: the dataset's (from its layout)"
+    task: TaskName | None = Field(
+        None,
+        description="classify, detect, segment or instance, one the dataset's layout allows "
+        "(its `tasks`); default: the dataset's `task`",
     )
     dataset_id: str = Field(pattern=r"^[0-9a-f]{12}$")
     name: str | None = Field(None, max_length=80, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -186,7 +203,7 @@ class ExperimentCreate(_Wire):
         None,
         pattern=r"^[a-z][a-z0-9_]*$",
         description="the objective, one of the task's metrics (GET /api/search/defaults?task=); "
-        "default: the task's (val_accuracy for classify, val_map for detect)",
+        "default: the task's (val_accuracy, val_map, val_miou, val_mask_map)",
     )
     image_size: int | None = Field(None, ge=8, le=1024)
     seed: int = 0
@@ -248,13 +265,25 @@ class BoxOut(_Wire):
     class_index: int
     score: float
     box: list[float] = Field(description="x0, y0, x1, y1 in the image's pixels")
+    mask_pixels: int | None = Field(None, description="instance segmentation: its mask's pixels")
+
+
+class ClassShare(_Wire):
+    label: str
+    share: float = Field(description="the class's fraction of the image's pixels")
 
 
 class PredictionOut(_Wire):
+    task: str = "classify"
     predictions: list[ClassScore] = Field(description="classification: the top classes")
-    detections: list[BoxOut] = Field([], description="detection: the boxes above conf")
+    detections: list[BoxOut] = Field([], description="detection, instance: the objects above conf")
+    shares: list[ClassShare] = Field(
+        [], description="segmentation: predicted classes, largest first"
+    )
     heatmap_png: str | None = Field(None, description="overlay PNG, base64")
-    drawn_png: str | None = Field(None, description="detection: the image with boxes, base64")
+    drawn_png: str | None = Field(
+        None, description="detection, segmentation: the image with boxes or masks drawn, base64"
+    )
     time_ms: float
 
 

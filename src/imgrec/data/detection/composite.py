@@ -4,7 +4,10 @@ Drawings come from Debian's ``openclipart-png`` (public-domain PNGs with alpha),
 ``opencv-doc``'s sample images and scikit-image's bundled photos. Every drawing belongs to one
 split (near-duplicates, such as a drawing and its ``_bw`` twin, go together), so no test object is
 seen in training; photos are shared. A box is the tight box of the object's visible alpha > 127
-pixels. ``composite_sources.json`` and each annotation's ``imgrec_source`` record the drawing used.
+pixels; with ``masks=True`` each annotation also gets those pixels as its mask (compressed COCO
+RLE): the drawing's alpha > 127 at its pasted place and scale, less what later drawings cover, so
+masks never overlap and the box is the mask's box. ``composite_sources.json`` and each
+annotation's ``imgrec_source`` record the drawing used.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from imgrec.data.detection.coco import write_coco
+from imgrec.data.detection.masks import encode_mask
 from imgrec.data.detection.model import DetectionDataset, DetectionImage
 from imgrec.data.manifest import Split
 from imgrec.errors import DatasetError
@@ -202,8 +206,14 @@ def _compose(
     canvas: np.ndarray,
     picks: list[tuple[int, np.ndarray]],
     rng: np.random.Generator,
-) -> list[tuple[int, int, tuple[int, int, int, int]]]:
-    """Paste ``(label, rgba)`` drawings; ``(pick index, label, visible box)`` of those kept."""
+) -> tuple[list[tuple[int, int, tuple[int, int, int, int]]], np.ndarray]:
+    """Paste ``(label, rgba)`` drawings onto ``canvas`` (in place).
+
+    Returns:
+        ``(pick index, label, visible box)`` of the drawings kept, and the ``(H, W)`` map of
+        which pick each pixel shows (its alpha > 127 and no later drawing's is; -1: none).
+        ``owner == pick index`` is a kept object's visible mask; its box is that mask's box.
+    """
     size = canvas.shape[0]
     owner = np.full((size, size), -1, np.int32)
     boxes: list[tuple[int, ...]] = []
@@ -244,7 +254,7 @@ def _compose(
         if len(xs) and len(xs) >= 0.5 * full[i]:  # never below 0.8 by the rule above
             box4 = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
             kept.append((i, picks[i][0], box4))
-    return kept
+    return kept, owner
 
 
 def write_composite_detection(
@@ -258,10 +268,35 @@ def write_composite_detection(
     seed: int = 0,
     test_fraction: float = 0.2,
     val_fraction: float = 0.1,
+    masks: bool = False,
 ) -> Path:
     """Write ``n_images`` photos with 1-4 pasted drawings each and their boxes to ``out`` (COCO
     layout, images split test/val/train by ``test_fraction``/``val_fraction``, drawings split
-    the same way by drawing). ``out`` must not exist or be empty."""
+    the same way by drawing). ``out`` must not exist or be empty.
+
+    Args:
+        out: The dataset folder to write.
+        drawings: Class name -> drawing PNGs with alpha (:func:`find_openclipart`).
+        backgrounds: Photos to paste onto (:func:`find_backgrounds`).
+        n_images: Images in the set.
+        img_size: Side of the square images.
+        objects_per_image: Fewest and most drawings tried per image (a drawing with no free
+            place, or mostly covered by later ones, is left out).
+        seed: Seed of every random choice.
+        test_fraction: Share of the images (and of each class's drawings) for test.
+        val_fraction: Share of the images (and of each class's drawings) for val.
+        masks: Also give each annotation its object's visible pixels as a compressed COCO RLE
+            ``segmentation`` (and its ``area`` is the mask's): an instance-segmentation set,
+            also read as a semantic one. Without it the set is the same, byte for byte, as one
+            written before this option existed.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        DatasetError: No drawings or photos, every drawing unusable, or too few drawings to give
+            each split some.
+    """
     rng = np.random.default_rng(seed)
     classes = [c for c in drawings if drawings[c]]
     if not classes or not backgrounds:
@@ -310,14 +345,16 @@ def write_composite_detection(
                 path, pixels = choices[int(rng.integers(len(choices)))]
                 picks.append((label, pixels))
                 used.append(str(path))
-            kept = _compose(canvas, picks, rng)
+            kept, owner = _compose(canvas, picks, rng)
             file = Path(tmp) / f"composite_{i:05d}.jpg"
             Image.fromarray(canvas.round().clip(0, 255).astype(np.uint8)).save(file, quality=92)
             sources[i + 1] = (str(backgrounds[b]), [used[k] for k, _, _ in kept])
             boxes = np.array([box for _, _, box in kept], np.float32).reshape(-1, 4)
             labels = np.array([label for _, label, _ in kept], np.int64)
+            segs = tuple(encode_mask(owner == k) for k, _, _ in kept) if masks else ()
             images.append(DetectionImage(file, file.name, i + 1, img_size, img_size, boxes,
-                                         labels, np.zeros(len(kept), bool), split))  # fmt: skip
+                                         labels, np.zeros(len(kept), bool), split,
+                                         segs))  # fmt: skip
         ids = list(range(1, len(classes) + 1))
         write_coco(DetectionDataset(Path(tmp), Path(tmp), "coco", classes, images, [], ids), out)
     _annotate_sources(out, sources)

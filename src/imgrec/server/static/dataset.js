@@ -1,7 +1,8 @@
-// Dataset report page: the class histogram (or a detection dataset's charts), and polling while
-// the server still checks images.
+// Dataset report page: the class histogram (or a detection or segmentation dataset's charts), and
+// polling while the server still checks images.
 import { api, chartsAvailable, colour, pageData } from "./common.js";
 import { detectionCharts } from "./dataset_detect.js";
+import { segmentationCharts } from "./dataset_segment.js";
 
 const data = pageData();
 
@@ -50,6 +51,8 @@ function histogram() {
 }
 
 if (data.status === "checking") setTimeout(poll, 800);
-if (data.task === "detect") {
+if (data.task === "detect" || data.task === "instance") {
   if (chartsAvailable()) detectionCharts(data);
+} else if (data.task === "segment") {
+  if (chartsAvailable()) segmentationCharts(data);
 } else histogram();

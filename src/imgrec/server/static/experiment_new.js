@@ -1,14 +1,18 @@
-// New experiment form: the task (inferred from the chosen dataset), its models, searched
-// parameters and objectives from GET /api/search/defaults?task=, POST /api/experiments, and each
-// 422 error shown next to its field. A detection search trains one detector family (a radio
-// choice); a classification search may try several models.
-import { api, el } from "./common.js";
+// New experiment form: the task (inferred from the chosen dataset, or another its layout allows),
+// its models, searched parameters and objectives from GET /api/search/defaults?task=,
+// POST /api/experiments, and each 422 error shown next to its field. A detection or segmentation
+// search trains one model of its task (a radio choice); a classification search may try several.
+import { api, el, pageData } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("experiment-form");
 const SKIP = new Set(["model", "epochs", "img_size"]); // own fields above
 const PREFERRED_MODEL = "simple_cnn";
-const TASK_NAMES = { classify: "classification", detect: "detection" };
+const TASK_NAMES = {
+  classify: "classification", detect: "detection", segment: "semantic segmentation", instance: "instance segmentation",
+};
+// A search of these tasks trains one model: what it is called, and which is the quickest.
+const SINGLE_MODEL = { detect: "Detector", segment: "Segmenter", instance: "Instance segmenter" };
 let loading = 0; // the latest load wins when the task changes quickly
 
 function setOptions(select, values, chosen) {
@@ -140,22 +144,31 @@ function datasetTask() {
   return option ? option.dataset.task || "classify" : null;
 }
 
+// Every task the chosen dataset can train (a COCO set with masks: instance, detect, segment).
+const DATASET_TASKS = pageData().dataset_tasks || {};
+function datasetTasks() {
+  const option = $("dataset_id").selectedOptions[0];
+  if (!option) return [];
+  return DATASET_TASKS[option.value] || [option.dataset.task || "classify"];
+}
+
 // The task field says so at once when it does not fit the dataset (the server refuses it too).
 function checkTask() {
   const node = form.querySelector('[data-field="task"]');
-  const wanted = datasetTask();
-  const wrong = wanted && wanted !== $("task").value;
+  const allowed = datasetTasks();
+  const wrong = allowed.length && !allowed.includes($("task").value);
   node.classList.toggle("has-error", Boolean(wrong));
+  const names = allowed.map((t) => TASK_NAMES[t] || t).join(" or ");
   node.querySelector(".field-error").textContent = wrong
-    ? `this dataset is for ${TASK_NAMES[wanted] || wanted}; choose that task or another dataset` : "";
+    ? `this dataset is for ${names}; choose that task or another dataset` : "";
 }
 
 function modelChoices(task, models) {
-  const single = task === "detect";
+  const single = SINGLE_MODEL[task];
   const preferred = models.includes(PREFERRED_MODEL) ? PREFERRED_MODEL : models[0];
-  $("models-title").textContent = single ? "Detector" : "Models";
+  $("models-title").textContent = single || "Models";
   $("models-hint").textContent = single
-    ? "A detection search trains one detector family (the first is the quickest)."
+    ? `A ${TASK_NAMES[task]} search trains one ${single.toLowerCase()} (the first is the quickest).`
     : "Tick several to let the search choose among them.";
   $("models").replaceChildren(...models.map((m) => el("label", {},
     el("input", { type: single ? "radio" : "checkbox", name: "model", value: m, checked: m === preferred }), m)));
@@ -209,13 +222,13 @@ $("task").addEventListener("change", () => {
 });
 $("dataset_id").addEventListener("change", () => {
   const wanted = datasetTask();
-  if (wanted && wanted !== $("task").value) {
+  if (wanted && !datasetTasks().includes($("task").value)) {
     $("task").value = wanted;
     load(wanted).catch(failed);
   }
   checkTask();
 });
 
-if (datasetTask()) $("task").value = datasetTask();
+if (datasetTask() && !datasetTasks().includes($("task").value)) $("task").value = datasetTask();
 checkTask();
 load($("task").value).catch(failed);

@@ -1,5 +1,5 @@
-// Run page: learning curves (loss on the left axis, accuracy or mAP on the right), the predict box
-// and the look-inside views (filters, embedding map, layer table).
+// Run page: learning curves (loss on the left axis, accuracy, mAP or mIoU on the right), the predict
+// box (classes, boxes, or the predicted mask with its class shares) and the look-inside views.
 import { api, chartsAvailable, colour, el, lineOptions, pageData } from "./common.js";
 
 const data = pageData();
@@ -47,11 +47,22 @@ async function predict(event) {
       headers: { "Content-Type": file.type || "application/octet-stream" },
     });
     $("predict-input").src = answer.drawn_png ? `data:image/png;base64,${answer.drawn_png}` : URL.createObjectURL(file);
+    if (answer.task === "segment") {
+      $("predictions").replaceChildren(...answer.shares.map((s) => el("li", {},
+        el("span", { style: "min-width:8rem; font-weight:600" }, s.label),
+        el("span", { className: "bar", style: `width:${Math.max(2, s.share * 160)}px` }),
+        el("span", { className: "muted" }, `${(s.share * 100).toFixed(1)}% of the pixels`))));
+      $("predict-heatmap").hidden = true;
+      $("predict-time").textContent = `${answer.time_ms.toFixed(0)} ms on the server`;
+      $("predict-out").hidden = false;
+      return;
+    }
     if (answer.drawn_png) {
       $("predictions").replaceChildren(...answer.detections.map((d) => el("li", {},
         el("span", { style: "min-width:8rem; font-weight:600" }, d.label),
         el("span", { className: "bar", style: `width:${Math.max(2, d.score * 160)}px` }),
-        el("span", { className: "muted" }, `${(d.score * 100).toFixed(1)}% at ${d.box.map((v) => v.toFixed(0)).join(", ")}`))));
+        el("span", { className: "muted" }, `${(d.score * 100).toFixed(1)}% at ${d.box.map((v) => v.toFixed(0)).join(", ")}`
+          + (typeof d.mask_pixels === "number" ? `, mask ${d.mask_pixels} px` : "")))));
       if (!answer.detections.length) $("predictions").replaceChildren(el("li", { className: "muted" }, "no box above the threshold"));
       $("predict-heatmap").hidden = true;
       $("predict-time").textContent = `${answer.time_ms.toFixed(0)} ms on the server`;
