@@ -4,6 +4,8 @@ Target (issue 11): mIoU (background included) >= 0.80 within 10 minutes of train
 a 2-core CPU; each architecture reported on the same generated data.
 
     python benchmarks/segmentation_shapes.py [--models smallunet,lraspp] [--epochs smallunet=20]
+    python benchmarks/segmentation_shapes.py --models smallunet:width=16 --epochs 60 \
+        --batch-size 8 --set train.loss=ce+dice
 
 Writes benchmarks/results/segmentation_shapes.json.
 """
@@ -33,6 +35,7 @@ def train_one(
         "--epochs", str(epochs_for(args.epochs, model)), "--img-size", str(args.img_size),
         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
         "--name", run_name, "--no-record", "--quiet",
+        *(f for pair in getattr(args, "set", None) or [] for f in ("--set", pair)),
     ]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -84,6 +87,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--set", action="append", default=[], help="Config key=value for every run (repeat)."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-seg-"))
     imgrec = str(Path(sys.executable).with_name("imgrec"))
