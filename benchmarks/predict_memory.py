@@ -36,7 +36,7 @@ DEFAULT = (
 def photo(path: Path, width: int = 4000, height: int = 3000) -> Path:
     """A 12-megapixel JPEG with structure (gradients and blocks), not flat noise."""
     y, x = np.mgrid[0:height, 0:width]
-    rgb = np.stack([(x * 255 // width), (y * 255 // height), ((x // 200 + y // 200) % 2) * 200])
+    rgb = np.stack([x * 255 // width, y * 255 // height, (x // 200 + y // 200) % 2 * 200], axis=-1)
     Image.fromarray(rgb.astype(np.uint8)).save(path, quality=90)
     return path
 
@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-mem-"))
+    work.mkdir(parents=True, exist_ok=True)
     imgrec = str(Path(sys.executable).with_name("imgrec"))
     image = photo(work / "photo-4000x3000.jpg")
     baseline, _, _ = peak_rss_mib([sys.executable, "-c", "import imgrec.api, torch"])

@@ -23,7 +23,7 @@ class CocoFormat(FormatReader[DetectionDataset]):
     """``annotations/instances_<split>*.json``, or one ``*.json`` beside ``images/``."""
 
     name = "coco"
-    tasks = ("detect",)
+    tasks = ("detect", "instance")  # instance: the same reader, with the masks
     priority = 100
     description = "coco (annotations/instances_*.json, or a *.json beside images/)"
 
