@@ -62,26 +62,37 @@ def model_args(spec: str) -> list[str]:
     return flags
 
 
-def train_one(
-    imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
-) -> dict[str, Any]:
+def run_imgrec_train(
+    imgrec: str, data: Path, task: str, model: str, args: argparse.Namespace, out: Path
+) -> tuple[Path | None, float | None, str]:
+    """``imgrec train`` of ``model`` on ``data`` for ``task``: ``(run directory or None, process
+    wall seconds, stderr tail)``. A finished run already in ``out`` is reused (wall None)."""
     run_name = model.replace(":", "-").replace("=", "-")
+    run_dir = out / run_name
+    if (run_dir / "metrics.json").is_file():  # a finished run in --work is scored again
+        return run_dir, None, ""
     command = [
-        imgrec, "train", str(data), "--task", "detect", *model_args(model),
+        imgrec, "train", str(data), "--task", task, *model_args(model),
         "--epochs", str(epochs_for(args.epochs, model)), "--img-size", str(args.img_size),
         "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
         "--name", run_name, "--no-record", "--quiet",
+        *(f for pair in getattr(args, "set", None) or [] for f in ("--set", pair)),
     ]  # fmt: skip
-    run_dir = out / run_name
-    wall: float | None = None
-    if not (run_dir / "metrics.json").is_file():  # a finished run in --work is scored again
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - started
-        lines = done.stdout.strip().splitlines()
-        if done.returncode != 0 or not lines:  # a stopped run prints no run directory
-            return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
-        run_dir = Path(lines[-1])
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:  # a stopped run prints no run directory
+        return None, wall, done.stderr[-2000:]
+    return Path(lines[-1]), wall, ""
+
+
+def train_one(
+    imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
+) -> dict[str, Any]:
+    run_dir, wall, error = run_imgrec_train(imgrec, data, "detect", model, args, out)
+    if run_dir is None:
+        return {"model": model, "error": error, "wall_s": round(wall or 0.0, 1)}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     ref_map, ref_ap50 = pycocotools_map(run_dir)
     return {

@@ -18,13 +18,12 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_result
-from detection_shapes import epochs_for, latency, model_args
+from detection_shapes import latency, run_imgrec_train
 
 
 def pycocotools_stats(run_dir: Path, iou_type: str) -> tuple[float, float]:
@@ -50,20 +49,9 @@ def pycocotools_stats(run_dir: Path, iou_type: str) -> tuple[float, float]:
 def train_one(
     imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
-    run_name = model.replace(":", "-").replace("=", "-")
-    command = [
-        imgrec, "train", str(data), "--task", "instance", *model_args(model),
-        "--epochs", str(epochs_for(args.epochs, model)), "--img-size", str(args.img_size),
-        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
-        "--name", run_name, "--no-record", "--quiet",
-    ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
-    run_dir = Path(lines[-1])
+    run_dir, wall, error = run_imgrec_train(imgrec, data, "instance", model, args, out)
+    if run_dir is None:
+        return {"model": model, "error": error, "wall_s": round(wall or 0.0, 1)}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     mask_map, mask_map50 = pycocotools_stats(run_dir, "segm")
     box_map, box_map50 = pycocotools_stats(run_dir, "bbox")
@@ -92,7 +80,7 @@ def train_one(
         "agrees_1e-4": agrees,
         "train_wall_s": metrics["training"]["wall_time_s"],
         "epochs": metrics["training"]["epochs_completed"],
-        "process_wall_s": round(wall, 1),
+        "process_wall_s": round(wall, 1) if wall is not None else None,
         "latency_batch1_ms": latency(run_dir, data),
         "run_dir": str(run_dir),
     }

@@ -17,33 +17,20 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, write_result
-from detection_shapes import epochs_for, model_args
+from detection_shapes import latency, run_imgrec_train
 
 
 def train_one(
     imgrec: str, data: Path, model: str, args: argparse.Namespace, out: Path
 ) -> dict[str, Any]:
-    run_name = model.replace(":", "-").replace("=", "-")
-    command = [
-        imgrec, "train", str(data), "--task", "segment", *model_args(model),
-        "--epochs", str(epochs_for(args.epochs, model)), "--img-size", str(args.img_size),
-        "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--out", str(out),
-        "--name", run_name, "--no-record", "--quiet",
-        *(f for pair in getattr(args, "set", None) or [] for f in ("--set", pair)),
-    ]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"model": model, "error": done.stderr[-2000:], "wall_s": round(wall, 1)}
-    run_dir = Path(lines[-1])
+    run_dir, wall, error = run_imgrec_train(imgrec, data, "segment", model, args, out)
+    if run_dir is None:
+        return {"model": model, "error": error, "wall_s": round(wall or 0.0, 1)}
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "model": model,
@@ -53,28 +40,9 @@ def train_one(
         "per_class_iou": {r["name"]: r["iou"] for r in metrics["per_class"]},
         "train_wall_s": metrics["training"]["wall_time_s"],
         "epochs": metrics["training"]["epochs_completed"],
-        "process_wall_s": round(wall, 1),
+        "process_wall_s": round(wall, 1) if wall is not None else None,
         "latency_batch1_ms": latency(run_dir, data),
         "run_dir": str(run_dir),
-    }
-
-
-def latency(run_dir: Path, data: Path, repeats: int = 30) -> dict[str, float]:
-    """Batch-1 CPU latency of ``imgrec.load(run).predict`` on one test image (p50/p95, ms)."""
-    import imgrec
-
-    image = next(iter(sorted((data / "images" / "test").glob("*"))))
-    model = imgrec.load(run_dir, device="cpu")
-    model.predict([image])
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model.predict([image])
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {
-        "p50": round(times[len(times) // 2], 2),
-        "p95": round(times[int(len(times) * 0.95) - 1], 2),
     }
 
 

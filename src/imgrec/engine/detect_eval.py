@@ -24,7 +24,7 @@ from imgrec.evaluation.detection import (
     evaluate_detections,
 )
 
-__all__ = ["decode_image", "detect_images", "evaluate_detector"]
+__all__ = ["decode_image", "detect_images", "evaluate_detector", "inference_summary"]
 
 
 def decode_image(path: Path) -> np.ndarray:
@@ -118,14 +118,19 @@ def evaluate_detector(
         plot_detection_grid(samples, list(classes), out_dir / "detections_worst.png")
     except Exception as exc:  # a plot must never lose the metrics already computed
         sys.stderr.write(f"warning: detection plots skipped ({type(exc).__name__}: {exc})\n")
-    metrics["inference"] = {
-        "images": len(images),
+    metrics["inference"] = inference_summary(len(images), seconds, device=device, img_size=img_size)
+    return metrics
+
+
+def inference_summary(images: int, seconds: float, *, device: str, img_size: int) -> dict[str, Any]:
+    """The ``inference`` entry of an evaluation report: how long the model took on the split."""
+    return {
+        "images": images,
         "seconds": round(seconds, 3),
-        "images_per_second": round(len(images) / seconds, 2) if seconds > 0 else None,
+        "images_per_second": round(images / seconds, 2) if seconds > 0 else None,
         "device": device,
         "img_size": img_size,
     }
-    return metrics
 
 
 def _image_score(truth: GroundTruthImage, pred: ImagePredictions, *, conf: float = 0.25) -> float:

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 from PIL import Image, ImageDraw
@@ -76,6 +76,7 @@ class DetectionPredictor:
     """A detector with its card, ready to predict boxes."""
 
     task = "detect"
+    build: Callable[..., torch.nn.Module] = staticmethod(create_detector)
 
     def __init__(self, model: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
         self.card = card
@@ -84,14 +85,14 @@ class DetectionPredictor:
         self.model = model.to(self.device).eval()
 
     @classmethod
-    def from_run_dir(cls, run_dir: str | Path, *, device: str = "auto") -> DetectionPredictor:
-        """Load ``card.json`` and ``model.safetensors`` of a detection run.
+    def from_run_dir(cls, run_dir: str | Path, *, device: str = "auto") -> Self:
+        """Load ``card.json`` and ``model.safetensors`` of a run of the class's ``task``.
 
         Raises:
             ModelError: missing or invalid card or weights, or a classification run's card
                 (:func:`~imgrec.engine.run_weights.load_run_model`).
         """
-        model, card = load_run_model(run_dir, task="detect", build=create_detector)
+        model, card = load_run_model(run_dir, task=cls.task, build=cls.build)
         return cls(model, card, device=resolve_accelerator(device))
 
     @torch.inference_mode()

@@ -110,13 +110,16 @@ class DetectRunner:
     """The :class:`~imgrec.engine.task_runner.TaskRunner` of object detection.
 
     Instance segmentation (:mod:`imgrec.engine.instance_runner`) is this with masks: a subclass
-    replaces the class attributes, :meth:`build_model`, :meth:`evaluate` and the card's metrics.
+    replaces the class attributes (dataset, module, model factory, evaluation, card metrics)
+    and :meth:`read_data`.
     """
 
     task_name: Literal["detect", "instance"] = "detect"
     dataset_class: type[DetectionTorchDataset] = DetectionTorchDataset
     module_class: type[DetectionModule] = DetectionModule
     card_metrics: tuple[str, ...] = ("map", "map50", "map75")
+    evaluate_images: Callable[..., dict[str, Any]] = staticmethod(evaluate_detector)
+    create_model: Callable[..., Any] = staticmethod(create_detector)
 
     def model_name(self, cfg: RunConfig) -> str:
         """The configured model; the classification default means the task's default."""
@@ -126,7 +129,7 @@ class DetectRunner:
 
     def build_model(self, name: str, cfg: RunConfig, settings: Settings, classes: int) -> Any:
         """The network ``name`` for ``classes`` classes, as configured."""
-        return create_detector(
+        return self.create_model(
             name,
             num_classes=classes,
             img_size=cfg.data.img_size,
@@ -196,7 +199,7 @@ class DetectRunner:
         history: list[dict[str, float]],
     ) -> dict[str, Any]:
         learning_curves(history, run_dir)
-        return evaluate_detector(
+        return self.evaluate_images(
             plan.model,
             data.by_split(split),  # type: ignore[arg-type]
             data.classes,

@@ -19,9 +19,9 @@ import torch
 
 from imgrec.data.detection import DetectionImage
 from imgrec.data.detection.masks import decode_segmentation
-from imgrec.engine.detect_eval import _image_score, decode_image
+from imgrec.engine.detect_eval import _image_score, decode_image, inference_summary
 from imgrec.engine.instance_inference import InstanceOutput, segment_instances
-from imgrec.evaluation.detection import GroundTruthImage, ImagePredictions
+from imgrec.evaluation.detection import ImagePredictions
 from imgrec.evaluation.instances import (
     GroundTruthInstances,
     InstancePredictions,
@@ -35,9 +35,7 @@ _EVAL_MIN_SCORE = 0.05  # torchvision's own score threshold for COCO evaluation
 
 def instance_ground_truth(image: DetectionImage) -> GroundTruthInstances:
     """The image's objects that have a mask (crowd regions included) as evaluation input."""
-    segs = tuple(image.segmentations or ())
-    keep = np.array([s is not None for s in segs], dtype=bool) if segs else np.zeros(0, bool)
-    keep = keep if len(keep) == len(image.labels) else np.zeros(len(image.labels), bool)
+    keep = image.mask_flags
     return GroundTruthInstances(
         image_id=image.image_id,
         file_name=image.key,
@@ -46,7 +44,7 @@ def instance_ground_truth(image: DetectionImage) -> GroundTruthInstances:
         boxes=np.asarray(image.boxes, dtype=np.float32).reshape(-1, 4)[keep],
         labels=np.asarray(image.labels)[keep],
         iscrowd=np.asarray(image.iscrowd, dtype=bool)[keep],
-        segmentations=[s for s, k in zip(segs, keep, strict=False) if k],
+        segmentations=[image.segmentations[i] for i in np.flatnonzero(keep)],
     )
 
 
@@ -98,13 +96,7 @@ def evaluate_instance_segmenter(
         _plots(report, images, truth, found, list(classes), out_dir)
     except Exception as exc:  # a plot must never lose the metrics already computed
         sys.stderr.write(f"warning: instance plots skipped ({type(exc).__name__}: {exc})\n")
-    metrics["inference"] = {
-        "images": len(images),
-        "seconds": round(seconds, 3),
-        "images_per_second": round(len(images) / seconds, 2) if seconds > 0 else None,
-        "device": device,
-        "img_size": img_size,
-    }
+    metrics["inference"] = inference_summary(len(images), seconds, device=device, img_size=img_size)
     return metrics
 
 
@@ -137,10 +129,7 @@ def _plots(
     plot_pr_curves(report.mask.pr_curves, classes, out_dir / "pr_curves_masks.png")
     plot_pr_curves(report.box.pr_curves, classes, out_dir / "pr_curves.png")
     scores = [
-        _image_score(
-            GroundTruthImage(t.image_id, t.file_name, t.width, t.height, t.boxes, t.labels),
-            ImagePredictions(t.image_id, f.boxes, f.scores, f.labels),
-        )
+        _image_score(t, ImagePredictions(t.image_id, f.boxes, f.scores, f.labels))
         for t, f in zip(truth, found, strict=True)
     ]
     samples = []

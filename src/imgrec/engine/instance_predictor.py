@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from imgrec.data.detection.masks import decode_segmentation, mask_to_polygons
-from imgrec.engine.detect_predictor import Detection, DetectionPrediction
-from imgrec.engine.devices import resolve_accelerator
+from imgrec.engine.detect_predictor import Detection, DetectionPrediction, DetectionPredictor
 from imgrec.engine.inputs import ImageInput, input_name, open_input
 from imgrec.engine.instance_inference import segment_instances
-from imgrec.engine.run_weights import load_run_model
 from imgrec.errors import DatasetError
 from imgrec.evaluation.segmentation_plots import colourise, default_palette, overlay_mask
-from imgrec.models.card import ModelCard
 from imgrec.models.instance_segmenters import create_instance_segmenter
 
 __all__ = ["InstanceDetection", "InstancePrediction", "InstancePredictor"]
@@ -105,28 +101,13 @@ class InstancePrediction(DetectionPrediction):
         return paths
 
 
-class InstancePredictor:
+class InstancePredictor(DetectionPredictor):
     """An instance segmenter with its card, ready to predict objects with masks."""
 
     task = "instance"
+    build = staticmethod(create_instance_segmenter)
 
-    def __init__(self, model: torch.nn.Module, card: ModelCard, *, device: str = "cpu") -> None:
-        self.card = card
-        self.classes = card.classes
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path, *, device: str = "auto") -> InstancePredictor:
-        """Load ``card.json`` and ``model.safetensors`` of an instance-segmentation run.
-
-        Raises:
-            ModelError: missing or invalid card or weights, or another task's card.
-        """
-        model, card = load_run_model(run_dir, task="instance", build=create_instance_segmenter)
-        return cls(model, card, device=resolve_accelerator(device))
-
-    def predict(
+    def predict(  # type: ignore[override]
         self,
         images: Sequence[ImageInput],
         *,

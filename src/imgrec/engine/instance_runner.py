@@ -9,14 +9,12 @@ adds COCO ``segm`` metrics, and the card records mask AP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from imgrec.config import RunConfig, Settings
 from imgrec.data.detection import DetectionDataset
-from imgrec.engine.detect_runner import DetectRunner, learning_curves, read_detection_data
+from imgrec.engine.detect_runner import DetectRunner, read_detection_data
 from imgrec.engine.instance_eval import evaluate_instance_segmenter
-from imgrec.engine.task_runner import TrainingPlan
 from imgrec.errors import DatasetError
 from imgrec.models.instance_segmenters import create_instance_segmenter
 from imgrec.tasks.instance.training import InstanceModule, InstanceTorchDataset, trainable_objects
@@ -48,6 +46,8 @@ class InstanceRunner(DetectRunner):
     dataset_class = InstanceTorchDataset
     module_class = InstanceModule
     card_metrics = ("mask_map", "mask_map50", "mask_map75", "map", "map50", "map75")
+    evaluate_images = staticmethod(evaluate_instance_segmenter)
+    create_model = staticmethod(create_instance_segmenter)
 
     def read_data(
         self, cfg: RunConfig, settings: Settings, progress: Callable[[str], Any] | None
@@ -56,35 +56,3 @@ class InstanceRunner(DetectRunner):
         if not any(trainable_objects(im).any() for im in data.by_split("train")):
             raise DatasetError(f"{data.source}: no training image has an object with a mask.")
         return data
-
-    def build_model(self, name: str, cfg: RunConfig, settings: Settings, classes: int) -> Any:
-        return create_instance_segmenter(
-            name,
-            num_classes=classes,
-            img_size=cfg.data.img_size,
-            weights=cfg.model.weights,
-            offline=settings.offline,
-            pretrained=cfg.model.pretrained,
-            **cfg.model.options,
-        )
-
-    def evaluate(
-        self,
-        plan: TrainingPlan,
-        data: DetectionDataset,
-        *,
-        split: str,
-        run_dir: Path,
-        device: str,
-        history: list[dict[str, float]],
-    ) -> dict[str, Any]:
-        learning_curves(history, run_dir)
-        return evaluate_instance_segmenter(
-            plan.model,
-            data.by_split(split),  # type: ignore[arg-type]
-            data.classes,
-            category_ids=data.category_ids,
-            out_dir=run_dir,
-            device=device,
-            img_size=plan.extras["img_size"],
-        )

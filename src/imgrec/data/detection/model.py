@@ -47,6 +47,14 @@ class DetectionImage:
     split: Split | None = None
     segmentations: tuple[Any, ...] = ()
 
+    @property
+    def mask_flags(self) -> np.ndarray:
+        """``(N,)`` bool: which boxes have a usable mask (all False in a set without masks)."""
+        flags = np.zeros(len(self.labels), dtype=bool)
+        if self.segmentations:
+            flags[:] = [s is not None for s in self.segmentations]
+        return flags
+
 
 @dataclass(frozen=True)
 class DetectionProblem:
@@ -80,7 +88,7 @@ class DetectionDataset:
     @property
     def has_masks(self) -> bool:
         """Whether any box of any image has a usable instance mask."""
-        return any(s is not None for img in self.images for s in img.segmentations)
+        return any(img.mask_flags.any() for img in self.images)
 
     def by_split(self, split: Split | None) -> list[DetectionImage]:
         """The images of ``split`` (``None``: those without a split)."""

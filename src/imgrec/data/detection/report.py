@@ -32,7 +32,7 @@ def detection_report(ds: DetectionDataset) -> dict[str, Any]:
             band = sizes.setdefault(ds.classes[int(label)], Counter())
             band[_size_band(float(w * h))] += 1
     outcomes = Counter(p.outcome for p in ds.problems)
-    with_mask = sum(s is not None for img in ds.images for s in img.segmentations)
+    with_mask = sum(int(img.mask_flags.sum()) for img in ds.images)
     return {
         "layout": ds.layout,
         "source": str(ds.source),

@@ -24,10 +24,7 @@ __all__ = ["InstanceModule", "InstanceTorchDataset", "trainable_objects"]
 
 def trainable_objects(item: Any) -> np.ndarray:
     """Which objects of ``item`` train: not crowd, with a mask."""
-    crowd = np.asarray(item.iscrowd, dtype=bool).reshape(-1)
-    segs = tuple(getattr(item, "segmentations", ()) or ())
-    has_mask = np.array([s is not None for s in segs], dtype=bool) if segs else np.zeros_like(crowd)
-    return ~crowd & has_mask
+    return ~np.asarray(item.iscrowd, dtype=bool).reshape(-1) & item.mask_flags
 
 
 class InstanceTorchDataset(DetectionTorchDataset):
@@ -39,7 +36,7 @@ class InstanceTorchDataset(DetectionTorchDataset):
             pixels = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
         h, w = pixels.shape[:2]
         keep = trainable_objects(item)
-        segs = [s for s, k in zip(item.segmentations or (), keep, strict=False) if k]
+        segs = [item.segmentations[i] for i in np.flatnonzero(keep)]
         masks = np.zeros((len(segs), h, w), dtype=np.uint8)
         for i, seg in enumerate(segs):
             masks[i] = decode_segmentation(seg, h, w)
