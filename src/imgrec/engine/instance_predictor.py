@@ -73,13 +73,16 @@ class InstancePrediction(DetectionPrediction):
 
     def overlay(self, image: ImageInput | None = None, *, alpha: float = 0.5) -> Image.Image:
         """``image`` (default: the file predicted) with each object's mask blended in its
-        class colour and its box drawn."""
+        class colour (the rest of the image untouched) and its box drawn."""
         from imgrec.engine.detect_predictor import draw_detections
 
         pixels = np.asarray(open_input(self.source if image is None else image))
         palette = default_palette(max(self.num_classes, 1) + 1)
-        blended = Image.fromarray(overlay_mask(pixels, self.class_map(), palette, alpha=alpha))
-        return draw_detections(blended, self)
+        classes = self.class_map()
+        blended = overlay_mask(pixels, classes, palette, alpha=alpha)
+        background = classes == 0  # left as it is: only the objects are tinted
+        blended[background] = pixels[background]
+        return draw_detections(Image.fromarray(blended), self)
 
     def save(
         self, folder: str | Path, stem: str | None = None, *, image: ImageInput | None = None
