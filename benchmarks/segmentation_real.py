@@ -14,7 +14,8 @@ semantic models by mIoU (background included, as benchmarks/segmentation_shapes.
     python benchmarks/segmentation_real.py --out /tmp/real-seg             # build and summarise
     python benchmarks/segmentation_real.py --out /tmp/real-seg --train \\
         [--instance-models tinymask] [--segment-models smallunet,unet] \\
-        [--instance-epochs tinymask=20,maskrcnn=6] [--segment-epochs smallunet=15,unet=10]
+        [--instance-epochs tinymask=20,maskrcnn=6] [--segment-epochs smallunet=15,unet=10] \
+        [--result segmentation_real_more]   # another name keeps the earlier rows
 
 A model is ``name[:key=value...][:pretrained]`` (``unet:backbone=efficientnet_lite0:pretrained``);
 give an empty list (``--instance-models ''``) to skip a task. Epochs are one number for every
@@ -146,6 +147,9 @@ def main() -> None:
     )
     parser.add_argument("--segment-batch-size", type=int, default=16)
     parser.add_argument("--segment-lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--result", default="segmentation_real", help="Name of the JSON under results/."
+    )
     args = parser.parse_args()
     args.out = args.out or Path(tempfile.mkdtemp(prefix="imgrec-real-seg-")) / "real-seg"
     data = build(args)
@@ -171,7 +175,7 @@ def main() -> None:
         top = max(scored, key=lambda r: r[key], default=None)
         best[task] = top["model"] if top else None
     write_result(
-        "segmentation_real",
+        args.result,
         {
             "settings": {k: str(v) for k, v in vars(args).items()},
             "data": info,

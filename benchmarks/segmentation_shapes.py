@@ -6,6 +6,8 @@ a 2-core CPU; each architecture reported on the same generated data.
     python benchmarks/segmentation_shapes.py [--models smallunet,lraspp] [--epochs smallunet=20]
     python benchmarks/segmentation_shapes.py --models smallunet:width=16 --epochs 60 \
         --batch-size 8 --set train.loss=ce+dice
+    python benchmarks/segmentation_shapes.py --models lraspp,unet:backbone=resnet18,deeplabv3 \
+        --epochs lraspp=60,unet=40,deeplabv3=40 --result segmentation_shapes_architectures
 
 Writes benchmarks/results/segmentation_shapes.json.
 """
@@ -58,6 +60,9 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], help="Config key=value for every run (repeat)."
     )
+    parser.add_argument(
+        "--result", default="segmentation_shapes", help="Name of the JSON under results/."
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="imgrec-seg-"))
     imgrec = str(Path(sys.executable).with_name("imgrec"))
@@ -74,7 +79,7 @@ def main() -> None:
     scored = [r for r in rows if r.get("miou") is not None]
     best = max(scored, key=lambda r: r["miou"], default=None)
     write_result(
-        "segmentation_shapes",
+        args.result,
         {
             "target": "mIoU (background included) >= 0.80 within 600 s of training",
             "settings": vars(args) | {"work": str(work)},

@@ -768,18 +768,25 @@ def explain(
     Args:
         images: Files, folders (expanded), PIL images or uint8 arrays.
         method: cam, gradcam (the default), gradcam++, scorecam, eigencam, layercam, lime or
-            occlusion; for a detection run eigencam (the default) or gradcam.
-        target_class: Explain this class instead of each image's prediction.
-        layer: Layer for the CAM methods (default: the model's ``default_cam_layer``).
+            occlusion; for a detection or instance-segmentation run eigencam (the default) or
+            gradcam; for a segmentation run gradcam (the default), gradcam++, scorecam, eigencam
+            or layercam.
+        target_class: Explain this class instead of each image's prediction (segmentation
+            runs: instead of its predicted classes).
+        layer: Layer for the CAM methods (default: the model's ``default_cam_layer``; for a
+            segmenter the features its class logits are computed from).
         out: Write overlay PNGs, raw ``.npy`` maps and ``explanations.json`` here.
         options: Method options (LIME ``num_samples``, occlusion ``window``/``stride``, ...).
         detection: Detection runs: explain only each image's ``detection``-th box (1 = best).
         conf: Detection runs: boxes scoring at least this are explained (0.25).
-        top: Detection runs: at most this many boxes per image (5).
+        top: Detection runs: at most this many boxes per image (5); segmentation runs: at most
+            this many predicted classes, the background left out (3).
 
     Returns:
-        One :class:`imgrec.explain.Explanation` per image, or for a detection run one
-        :class:`imgrec.explain.detections.DetectionExplanation` per image.
+        One :class:`imgrec.explain.Explanation` per image, or for a detection or
+        instance-segmentation run one :class:`imgrec.explain.detections.DetectionExplanation`
+        per image, or for a segmentation run one
+        :class:`imgrec.explain.segments.SegmentExplanation` per image.
     """
     from imgrec.explain.run import explain_run
 
@@ -1011,7 +1018,11 @@ def sample_overlay_png(
     import numpy as np
     from PIL import Image, ImageOps
 
-    from imgrec.evaluation.segmentation_plots import default_palette, overlay_mask
+    from imgrec.evaluation.segmentation_plots import (
+        background_index,
+        default_palette,
+        overlay_mask,
+    )
 
     ds = check.dataset
     image = next((img for img in ds.images if img.key == key), None)
@@ -1024,7 +1035,7 @@ def sample_overlay_png(
 
         mask, ignore = load_mask(image, ds), ds.ignore_index
         palette = [colours[i % len(colours)] for i in range(ds.num_classes)] if colours else None
-        background = 0 if ds.classes[0].strip("_").lower() == "background" else None
+        background = background_index(ds.classes)
     else:  # instance: class i + 1 on each object, the larger painted first
         from imgrec.data.detection.masks import decode_segmentation
 
@@ -1047,9 +1058,9 @@ def sample_overlay_png(
     small = np.asarray(Image.fromarray(mask).resize(rgb.size, Image.Resampling.NEAREST))
     pixels = np.asarray(rgb)
     table = np.asarray(palette, np.uint8) if palette else default_palette(int(small.max()) + 1)
-    blended = overlay_mask(pixels, small, table, ignore_index=ignore, alpha=0.55)
-    if background is not None:
-        blended = np.where((small == background)[..., None], pixels, blended)
+    blended = overlay_mask(
+        pixels, small, table, ignore_index=ignore, alpha=0.55, untinted=background
+    )
     edge = np.zeros(small.shape, bool)  # each region outlined inside in its solid colour
     for d in range(1, max(2, max(small.shape) // 100)):
         edge[:-d] |= small[:-d] != small[d:]

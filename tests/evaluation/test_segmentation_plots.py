@@ -14,6 +14,7 @@ from imgrec.evaluation.segmentation import SegmentationEvaluator, SegmentationRe
 from imgrec.evaluation.segmentation_plots import (
     IGNORE_COLOUR,
     SegmentationSample,
+    background_index,
     colourise,
     default_palette,
     overlay_mask,
@@ -74,6 +75,19 @@ def test_colourise_and_overlay_keep_the_size() -> None:
         colourise(mask.astype(np.float32))
     with pytest.raises(ValueError, match="image's size"):
         overlay_mask(np.zeros((3, 3, 3), dtype=np.uint8), mask)
+
+
+def test_overlay_leaves_the_background_class_untinted() -> None:
+    assert background_index(["_background_", "cat"]) == 0
+    assert background_index(["cat", "Background"]) == 1
+    assert background_index(["cat", "dog"]) is None
+    image = np.full((2, 2, 3), 200, dtype=np.uint8)
+    mask = np.array([[0, 1], [1, 0]], dtype=np.uint8)
+    darkened = overlay_mask(image, mask, alpha=0.5)
+    assert darkened[0, 0].tolist() == [100, 100, 100]  # class 0's black blended over the photo
+    kept = overlay_mask(image, mask, alpha=0.5, untinted=0)
+    assert kept[0, 0].tolist() == [200, 200, 200] and kept[1, 1].tolist() == [200, 200, 200]
+    assert kept[0, 1].tolist() == darkened[0, 1].tolist() == [164, 100, 100]
 
 
 def test_mask_overlays_normal_and_empty(tmp_path: Path) -> None:

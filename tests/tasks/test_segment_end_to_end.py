@@ -161,13 +161,12 @@ def test_asking_segment_of_a_box_only_coco_set_is_a_clear_error(tmp_path) -> Non
         api.train(boxes, task="segment", epochs=1, record=False)
 
 
-def test_explain_refuses_and_inspect_summarises_a_segmentation_run(
-    seg_run: tuple[Path, Path],
-) -> None:
+def test_explain_and_inspect_a_segmentation_run(seg_run: tuple[Path, Path]) -> None:
     data, run = seg_run
     image = next((data / "images").rglob("*.png"))
-    with pytest.raises(ConfigError, match="segmentation run: explaining its masks"):
-        api.explain(run, [image])
+    [explained] = api.explain(run, [image], target_class="circle", device="cpu")
+    [circle] = explained.classes  # more in tests/explain/test_segment_explain.py
+    assert circle.name == "circle" and circle.heatmap.shape == Image.open(image).size[::-1]
     summary = api.inspect(run, "summary", device="cpu")
     assert summary["table"] and "parameters" in json.dumps(summary).lower()
     with pytest.raises(ConfigError, match="summary and filters only"):

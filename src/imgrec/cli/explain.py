@@ -33,12 +33,17 @@ def explain_command(
             "--method",
             "-m",
             help="cam, gradcam, gradcam++, scorecam, eigencam, layercam, lime or occlusion "
-            "[default: gradcam]; detection runs: eigencam (default) or gradcam.",
+            "[default: gradcam]; detection and instance runs: eigencam (default) or gradcam; "
+            "segmentation runs: gradcam (default), gradcam++, scorecam, eigencam, layercam.",
         ),
     ] = None,
     target_class: Annotated[
         str | None,
-        typer.Option("--class", help="Explain this class instead of the prediction."),
+        typer.Option(
+            "--class",
+            help="Explain this class instead of the prediction (segmentation runs: instead of "
+            "the predicted classes).",
+        ),
     ] = None,
     layer: Annotated[
         str | None, typer.Option(help="Layer for CAM methods (see `imgrec inspect ... summary`).")
@@ -55,7 +60,11 @@ def explain_command(
         float | None, typer.Option(help="Detection runs: lowest box score [default: 0.25].")
     ] = None,
     top: Annotated[
-        int | None, typer.Option(help="Detection runs: boxes per image [default: 5].")
+        int | None,
+        typer.Option(
+            help="Detection runs: boxes per image [default: 5]; segmentation runs: predicted "
+            "classes per image, background left out [default: 3]."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
@@ -84,6 +93,9 @@ def explain_command(
     if results and hasattr(results[0], "detections"):
         _echo_detections(results, folder)
         return
+    if results and hasattr(results[0], "shares"):
+        _echo_segments(results, folder)
+        return
     width = max(len(Path(e.source).name) for e in results)
     typer.echo(f"{'image':<{width}}  {'predicted':<16} {'explained':<16} {'prob':>6} {'time':>7}")
     for e in results:
@@ -109,6 +121,21 @@ def _echo_detections(results: list[Any], folder: Path) -> None:
             )
     count = sum(len(e.detections) for e in results)
     typer.echo(f"{results[0].method} on {results[0].layer}: {count} overlay(s) in {folder}")
+
+
+def _echo_segments(results: list[Any], folder: Path) -> None:
+    width = max(len(Path(e.source).name) for e in results)
+    typer.echo(f"{'image':<{width}}  {'class':<16} {'share':>6} {'time':>7}")
+    for e in results:
+        if not e.classes:
+            typer.echo(f"{Path(e.source).name:<{width}}  (only the background predicted)")
+        for c in e.classes:
+            typer.echo(
+                f"{Path(e.source).name:<{width}}  {c.name:<16.16} {c.share:>6.3f} "
+                f"{e.seconds:>6.2f}s"
+            )
+    count = sum(len(e.classes) for e in results)
+    typer.echo(f"{results[0].method} on layer {results[0].layer}: {count} overlay(s) in {folder}")
 
 
 def inspect_command(

@@ -19,9 +19,8 @@ import torch
 
 from imgrec.data.detection import DetectionImage
 from imgrec.data.detection.masks import decode_segmentation
-from imgrec.engine.detect_eval import _image_score, decode_image, inference_summary
+from imgrec.engine.detect_eval import decode_image, inference_summary
 from imgrec.engine.instance_inference import InstanceOutput, segment_instances
-from imgrec.evaluation.detection import ImagePredictions
 from imgrec.evaluation.instances import (
     GroundTruthInstances,
     InstancePredictions,
@@ -100,8 +99,44 @@ def evaluate_instance_segmenter(
     return metrics
 
 
-def _blend(pixels: np.ndarray, out: InstanceOutput, *, min_score: float = 0.25) -> np.ndarray:
-    """The image with each confident predicted mask blended in a colour of its class."""
+def _masks(segmentations: Sequence[Any], height: int, width: int) -> np.ndarray:
+    """``(N, H, W)`` bool pixels of COCO segmentations (polygons or RLE)."""
+    decoded = [
+        np.asarray(seg, dtype=bool) if isinstance(seg, np.ndarray) else
+        decode_segmentation(seg, height, width)
+        for seg in segmentations
+    ]  # fmt: skip
+    return np.stack(decoded) if decoded else np.zeros((0, height, width), dtype=bool)
+
+
+def _mask_recall(truth: GroundTruthInstances, found: InstanceOutput, conf: float = 0.25) -> float:
+    """How well one image went (for the worst-first grid): the share of its true masks (crowd
+    regions aside) that a confident prediction of the same class covers at mask IoU >= 0.5."""
+    keep = ~truth.crowd()
+    gt = _masks([s for s, k in zip(truth.segmentations, keep, strict=True) if k],
+                truth.height, truth.width)  # fmt: skip
+    confident = np.flatnonzero(np.asarray(found.scores) >= conf)
+    if len(gt) == 0:
+        return 1.0 if len(confident) == 0 else 0.5
+    if len(confident) == 0:
+        return 0.0
+    dt = _masks([found.rles[i] for i in confident], truth.height, truth.width)
+    inter = np.einsum("ghw,dhw->gd", gt.astype(np.float32), dt.astype(np.float32))
+    union = gt.sum(axis=(1, 2))[:, None] + dt.sum(axis=(1, 2))[None, :] - inter
+    iou = inter / np.maximum(union, 1.0)
+    same = np.asarray(truth.labels)[keep][:, None] == np.asarray(found.labels)[confident][None]
+    return float(((iou >= 0.5) & same).any(axis=1).mean())
+
+
+def _blend(
+    pixels: np.ndarray,
+    truth: GroundTruthInstances,
+    out: InstanceOutput,
+    *,
+    min_score: float = 0.25,
+) -> np.ndarray:
+    """The image with each confident predicted mask tinted in its class colour (the 10 most
+    confident) and each true mask outlined in green, the colour of the true boxes."""
     from imgrec.evaluation.segmentation_plots import default_palette
 
     palette = default_palette(int(out.labels.max(initial=0)) + 2).astype(np.float64)
@@ -112,6 +147,13 @@ def _blend(pixels: np.ndarray, out: InstanceOutput, *, min_score: float = 0.25) 
             continue
         mask = decode_segmentation(out.rles[i], height, width)
         blended[mask] = 0.5 * blended[mask] + 0.5 * palette[int(out.labels[i]) + 1]
+    for mask in _masks(truth.segmentations, height, width):
+        inner = mask.copy()  # a pixel of the mask whose four neighbours are all in it
+        inner[1:, :] &= mask[:-1, :]
+        inner[:-1, :] &= mask[1:, :]
+        inner[:, 1:] &= mask[:, :-1]
+        inner[:, :-1] &= mask[:, 1:]
+        blended[mask & ~inner] = (44, 160, 44)  # matplotlib's tab:green
     return np.round(blended).astype(np.uint8)
 
 
@@ -128,13 +170,10 @@ def _plots(
 
     plot_pr_curves(report.mask.pr_curves, classes, out_dir / "pr_curves_masks.png")
     plot_pr_curves(report.box.pr_curves, classes, out_dir / "pr_curves.png")
-    scores = [
-        _image_score(t, ImagePredictions(t.image_id, f.boxes, f.scores, f.labels))
-        for t, f in zip(truth, found, strict=True)
-    ]
+    scores = [_mask_recall(t, f) for t, f in zip(truth, found, strict=True)]
     samples = []
     for i in np.argsort(scores, kind="stable")[:16]:
-        pixels = _blend(decode_image(images[i].path), found[i])
         t, f = truth[i], found[i]
+        pixels = _blend(decode_image(images[i].path), t, f)
         samples.append((pixels, t.boxes, t.labels, f.boxes, f.scores, f.labels, images[i].key))
     plot_detection_grid(samples, classes, out_dir / "instances_worst.png")

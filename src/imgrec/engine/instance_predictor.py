@@ -79,9 +79,7 @@ class InstancePrediction(DetectionPrediction):
         pixels = np.asarray(open_input(self.source if image is None else image))
         palette = default_palette(max(self.num_classes, 1) + 1)
         classes = self.class_map()
-        blended = overlay_mask(pixels, classes, palette, alpha=alpha)
-        background = classes == 0  # left as it is: only the objects are tinted
-        blended[background] = pixels[background]
+        blended = overlay_mask(pixels, classes, palette, alpha=alpha, untinted=0)  # objects only
         return draw_detections(Image.fromarray(blended), self)
 
     def save(

@@ -24,12 +24,12 @@ from imgrec.data.segmentation import SegmentationDataset, SegmentationImage, loa
 from imgrec.evaluation.segmentation import SegmentationEvaluator
 from imgrec.models.segmenters import normalise
 
-__all__ = ["evaluate_segmenter", "normalise", "segment_arrays"]
+__all__ = ["class_map_at_size", "evaluate_segmenter", "normalise", "segment_arrays"]
 
 MAX_SIDE = 1024  # class scores are upsampled to at most this; beyond, indices by nearest
 
 
-def _scores_to_size(logits: torch.Tensor, height: int, width: int) -> np.ndarray:
+def class_map_at_size(logits: torch.Tensor, height: int, width: int) -> np.ndarray:
     """Class indices ``(height, width)`` from ``(K, h, w)`` scores (see the module)."""
     scale = min(1.0, MAX_SIDE / max(height, width))
     h, w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -74,7 +74,7 @@ def segment_arrays(
             if probabilities:
                 out.append(scores.softmax(0).cpu().numpy())
             else:
-                out.append(_scores_to_size(scores, a.shape[0], a.shape[1]))
+                out.append(class_map_at_size(scores, a.shape[0], a.shape[1]))
     return out
 
 

@@ -26,7 +26,12 @@ from imgrec.engine.inputs import ImageInput, input_name, open_input
 from imgrec.engine.run_weights import load_run_model
 from imgrec.engine.segment_eval import segment_arrays
 from imgrec.errors import DatasetError
-from imgrec.evaluation.segmentation_plots import colourise, default_palette, overlay_mask
+from imgrec.evaluation.segmentation_plots import (
+    background_index,
+    colourise,
+    default_palette,
+    overlay_mask,
+)
 from imgrec.models.card import ModelCard
 from imgrec.models.segmenters import create_segmenter
 
@@ -68,10 +73,12 @@ class SegmentationPrediction:
 
     def overlay(self, image: ImageInput | None = None, *, alpha: float = 0.5) -> Image.Image:
         """``image`` (default: the file predicted, read again; pass it for in-memory inputs)
-        with the mask's colours blended over it."""
+        with the mask's colours blended over it (a class named background left untinted)."""
         assert self.mask is not None, self.error
         pixels = np.asarray(open_input(self.source if image is None else image))
-        return Image.fromarray(overlay_mask(pixels, self.mask, self.palette, alpha=alpha))
+        kept = background_index(self.classes)
+        blended = overlay_mask(pixels, self.mask, self.palette, alpha=alpha, untinted=kept)
+        return Image.fromarray(blended)
 
     def save(
         self, folder: str | Path, stem: str | None = None, *, image: ImageInput | None = None

@@ -111,6 +111,12 @@ def _rgb(image: np.ndarray, what: str) -> np.ndarray:
     return np.repeat(im.reshape(*im.shape[:2], 1), 3, axis=2)
 
 
+def background_index(class_names: Sequence[str]) -> int | None:
+    """The index of the class named ``background`` (``_background_``, any case), else None."""
+    names = [str(name).strip("_ ").lower() for name in class_names]
+    return names.index("background") if "background" in names else None
+
+
 def overlay_mask(
     image: np.ndarray,
     mask: np.ndarray,
@@ -118,14 +124,23 @@ def overlay_mask(
     *,
     alpha: float = 0.5,
     ignore_index: int | None = 255,
+    untinted: int | None = None,
 ) -> np.ndarray:
-    """The image with its mask's colours blended in: ``(H, W, 3)`` uint8, the image's size."""
+    """The image with its mask's colours blended in: ``(H, W, 3)`` uint8, the image's size.
+
+    Pixels of class ``untinted`` (the background, see :func:`background_index`) keep the image's
+    own colours: blending the background's black over them would only darken the photo.
+    """
     rgb = _rgb(image, "image")
     m = _mask(mask, "mask")
     if m.shape != rgb.shape[:2]:
         raise ValueError(f"mask {m.shape} must have the image's size {rgb.shape[:2]}")
     colours = colourise(m, palette, ignore_index=ignore_index).astype(np.float64)
-    return np.round((1.0 - alpha) * rgb + alpha * colours).astype(np.uint8)
+    blended = np.round((1.0 - alpha) * rgb + alpha * colours).astype(np.uint8)
+    if untinted is not None:
+        kept = m == untinted
+        blended[kept] = rgb[kept]
+    return blended
 
 
 def plot_mask_overlays(
@@ -151,6 +166,7 @@ def plot_mask_overlays(
     if colours.shape != (len(class_names), 3):
         raise ValueError(f"palette must be ({len(class_names)}, 3), got {colours.shape}")
     shown = list(samples[: max(max_images, 0)])
+    kept = background_index(class_names)  # the photo shows through its background
     panels = []
     for i, s in enumerate(shown):
         rgb = _rgb(s.image, f"sample {i}: image")
@@ -167,7 +183,7 @@ def plot_mask_overlays(
                     f", outside the {len(class_names)} class names (ignore_index {ignore_index})"
                 )
         overlays = [
-            overlay_mask(rgb, m, colours, alpha=alpha, ignore_index=ignore_index)
+            overlay_mask(rgb, m, colours, alpha=alpha, ignore_index=ignore_index, untinted=kept)
             for m in (s.target, s.prediction)
         ]
         panels.append((rgb, *overlays))

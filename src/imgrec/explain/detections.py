@@ -21,11 +21,14 @@ image (torchvision pads the resized batch to a multiple of 32), so maps line up 
   produced the box gets a gradient; a map of zeros means Grad-CAM found no positive evidence.
 
 Maps are float32 ``(H, W)`` at the input image's own size, in [0, 1].
+
+Instance segmenters (``tinymask``, ``maskrcnn``: an
+:class:`~imgrec.engine.instance_predictor.InstancePredictor`) are explained the same way, per
+box: a Mask R-CNN is a Faster R-CNN with a mask head, and both targets read only its boxes.
 """
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,13 +42,16 @@ from torch import nn
 
 from imgrec.engine.detect_predictor import Detection, DetectionPredictor, read_input
 from imgrec.errors import ConfigError, ModelError
+from imgrec.explain.heatmaps import check_method
 from imgrec.explain.localisation import peak_of
 
 __all__ = ["DETECTION_METHODS", "DetectionExplanation", "ExplainedBox", "explain_detections"]
 
 _FAMILIES = ("tinydet", "fcos", "retinanet", "fasterrcnn", "ssdlite")
-DETECTION_METHODS: Mapping[str, tuple[str, ...]] = dict.fromkeys(_FAMILIES, ("eigencam", "gradcam"))
-_ALIASES = {"eigen-cam": "eigencam", "grad-cam": "gradcam"}
+_INSTANCE_FAMILIES = ("tinymask", "maskrcnn")  # Mask R-CNN: a Faster R-CNN with a mask head
+DETECTION_METHODS: Mapping[str, tuple[str, ...]] = dict.fromkeys(
+    (*_FAMILIES, *_INSTANCE_FAMILIES), ("eigencam", "gradcam")
+)
 _MAX_CELLS = 64 * 64  # Eigen-CAM's grid: its SVD holds a (cells x cells) matrix
 
 
@@ -110,16 +116,12 @@ def check_detection_method(method: str, family: str) -> str:
             "fcos, retinanet, fasterrcnn, ssdlite)."
         )
     supported = DETECTION_METHODS.get(family, ("eigencam",))
-    key = method.strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in supported:
-        near = difflib.get_close_matches(key, supported, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise ConfigError(
-            f"method '{method}' cannot explain a {family} detector.{hint} Detection runs of "
-            f"{family} support: {', '.join(supported)}."
-        )
-    return key
+    return check_method(
+        method,
+        supported,
+        cannot=f"a {family} detector",
+        valid=f"Detection runs of {family} support",
+    )
 
 
 class _Levels:
@@ -274,7 +276,8 @@ def explain_detections(
     ``detection``-th (1-based, by score).
 
     Args:
-        predictor: A loaded detector (:meth:`DetectionPredictor.from_run_dir`).
+        predictor: A loaded detector (:meth:`DetectionPredictor.from_run_dir`) or instance
+            segmenter (an ``InstancePredictor``).
         images: Paths, PIL images or uint8 arrays.
         method: ``eigencam`` or ``gradcam`` (see :data:`DETECTION_METHODS`).
 

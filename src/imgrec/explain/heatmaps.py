@@ -51,20 +51,30 @@ _ALIASES = {
 }
 
 
-def check_method(method: str) -> str:
-    """The canonical name of ``method`` (case and dashes ignored).
+def check_method(
+    method: str,
+    supported: Sequence[str] = METHODS,
+    *,
+    cannot: str = "",
+    valid: str = "Valid",
+) -> str:
+    """The canonical name of ``method`` (case and dashes ignored) if it is one of ``supported``.
+
+    ``cannot`` and ``valid`` word the error for a task's narrower list (``"a segmentation run"``,
+    ``"Segmentation runs support"``).
 
     Raises:
-        ConfigError: unknown method; the message lists the valid ones.
+        ConfigError: any other method; the message lists the valid ones.
     """
     key = method.strip().lower()
     key = _ALIASES.get(key, key)
-    if key not in METHODS:
-        near = difflib.get_close_matches(key, METHODS, n=1)
+    if key not in supported:
+        near = difflib.get_close_matches(key, supported, n=1)
         hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise ConfigError(
-            f"unknown explanation method '{method}'.{hint} Valid: {', '.join(METHODS)}."
-        )
+        what = f"method '{method}' cannot explain {cannot}" if cannot else (
+            f"unknown explanation method '{method}'"
+        )  # fmt: skip
+        raise ConfigError(f"{what}.{hint} {valid}: {', '.join(supported)}.")
     return key
 
 

@@ -12,12 +12,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from imgrec.engine.detect_predictor import Detection, DetectionPredictor
+from imgrec.engine.instance_predictor import InstancePredictor
 from imgrec.engine.predictor import ImageInput, Predictor, expand_inputs
+from imgrec.engine.segment_predictor import SegmentationPredictor
 from imgrec.errors import ConfigError, DatasetError
 from imgrec.explain.detections import DetectionExplanation, explain_detections
 from imgrec.explain.explainer import Explanation, explain_images
 from imgrec.explain.inspection import INSPECT_VIEWS, inspect_run
 from imgrec.explain.overlay import _stem, overlay, save_explanation, tile_grid, upscale
+from imgrec.explain.segments import SegmentExplanation, explain_segments
 from imgrec.models.card import ModelCard
 
 __all__ = ["INSPECT_VIEWS", "explain_run", "inspect_run"]  # inspect_run lives in .inspection
@@ -36,7 +39,7 @@ def explain_run(
     detection: int | None = None,
     conf: float | None = None,
     top: int | None = None,
-) -> list[Explanation] | list[DetectionExplanation]:
+) -> list[Explanation] | list[DetectionExplanation] | list[SegmentExplanation]:
     """Explain ``images`` (files, folders expanded, PIL images, arrays) with the run's model; with
     ``out``, write each overlay PNG and raw ``.npy`` map there and an ``explanations.json``.
 
@@ -44,26 +47,42 @@ def explain_run(
     image. A detection run (``method`` default ``eigencam``; see
     :mod:`imgrec.explain.detections`) gives one
     :class:`~imgrec.explain.detections.DetectionExplanation` per image with a map for each of its
-    ``top`` (5) boxes above ``conf`` (0.25), or only for the ``detection``-th (1-based).
+    ``top`` (5) boxes above ``conf`` (0.25), or only for the ``detection``-th (1-based); an
+    instance-segmentation run the same, per box. A segmentation run (``method`` default
+    ``gradcam``; see :mod:`imgrec.explain.segments`) gives one
+    :class:`~imgrec.explain.segments.SegmentExplanation` per image with a map for each of its
+    ``top`` (3) predicted classes other than the background, or only for ``target_class``.
 
     Raises:
         ConfigError: an option the run's task does not take.
         DatasetError: no images given, or one cannot be read.
     """
-    detect_only = {"--detection": detection, "--conf": conf, "--top": top}
+    boxes_only = {"--detection": detection, "--conf": conf}
     task = ModelCard.load(run_dir).task
-    if task in ("segment", "instance"):
-        kind = "a segmentation" if task == "segment" else "an instance-segmentation"
-        raise ConfigError(
-            f"{run_dir} is {kind} run: explaining its masks is not supported yet. See "
-            f"what it predicts with `imgrec predict {run_dir} IMAGE --save-images DIR` (masks "
-            "and overlays), or `imgrec inspect RUN summary`."
-        )
-    if task == "detect":
-        classify_only = {"--class": target_class, "--layer": layer, "method options": options}
-        _refuse(classify_only, "a classification run", "detection run")
+    if task == "segment":
+        _refuse(boxes_only, "a detection or instance-segmentation run", "a segmentation run")
+        _refuse({"method options": options}, "a classification run", "a segmentation run")
         items = _items(images)
-        detector = DetectionPredictor.from_run_dir(run_dir, device=device)
+        segmenter = SegmentationPredictor.from_run_dir(run_dir, device=device)
+        painted = explain_segments(
+            segmenter,
+            items,
+            method=method or "gradcam",
+            target_class=target_class,
+            layer=layer,
+            top=3 if top is None else top,
+        )
+        if out is not None:
+            _save_segments(painted, out)
+        return painted
+    if task in ("detect", "instance"):
+        kind = "a detection run" if task == "detect" else "an instance-segmentation run"
+        no_boxes = {"--class": target_class, "--layer": layer}
+        _refuse(no_boxes, "a classification run or a segmentation run", kind)
+        _refuse({"method options": options}, "a classification run", kind)
+        items = _items(images)
+        predictor_type = DetectionPredictor if task == "detect" else InstancePredictor
+        detector = predictor_type.from_run_dir(run_dir, device=device)
         found = explain_detections(
             detector,
             items,
@@ -75,7 +94,8 @@ def explain_run(
         if out is not None:
             _save_detections(found, out)
         return found
-    _refuse(detect_only, "a detection run", "classification run")
+    _refuse(boxes_only, "a detection run", "a classification run")
+    _refuse({"--top": top}, "a detection run or a segmentation run", "a classification run")
     predictor = Predictor.from_run_dir(run_dir, device=device)
     items = _items(images)
     results = explain_images(
@@ -125,6 +145,28 @@ def _save_detections(results: Sequence[DetectionExplanation], out_dir: str | Pat
     return path
 
 
+def _save_segments(results: Sequence[SegmentExplanation], out_dir: str | Path) -> Path:
+    """Write per class ``<index>-<name>-<method>-<class>.png`` (image | overlay) and ``.npy``
+    (the raw map), and ``explanations.json``; returns the JSON."""
+    folder = Path(out_dir)
+    for index, e in enumerate(results):
+        for c in e.classes:
+            png, npy = save_explanation(
+                e.pixels,
+                c.heatmap,
+                folder,
+                source=e.source,
+                index=index,
+                method=e.method,
+                label=c.name,
+            )
+            c.png, c.npy = str(png), str(npy)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "explanations.json"
+    path.write_text(json.dumps([e.to_dict() for e in results], indent=2) + "\n")
+    return path
+
+
 def _draw_box(tile: np.ndarray, det: Detection, scale: float) -> np.ndarray:
     picture = Image.fromarray(tile)
     draw = ImageDraw.Draw(picture)
@@ -137,7 +179,7 @@ def _draw_box(tile: np.ndarray, det: Detection, scale: float) -> np.ndarray:
 def _refuse(given: Mapping[str, Any], needs: str, this: str) -> None:
     named = [name for name, value in given.items() if value is not None]
     if named:
-        raise ConfigError(f"{', '.join(named)} only apply to {needs}; this is a {this}.")
+        raise ConfigError(f"{', '.join(named)} only apply to {needs}; this is {this}.")
 
 
 def _items(images: Sequence[ImageInput]) -> list[ImageInput]:
