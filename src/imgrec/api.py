@@ -783,7 +783,9 @@ def explain(
             this many predicted classes, the background left out (3).
 
     Returns:
-        One :class:`imgrec.explain.Explanation` per image, or for a detection or
+        One :class:`imgrec.explain.Explanation` per image (an
+        :class:`imgrec.explain.UnexplainedImage`, source and error, for one that cannot be read;
+        :class:`~imgrec.errors.DatasetError` when none can), or for a detection or
         instance-segmentation run one :class:`imgrec.explain.detections.DetectionExplanation`
         per image, or for a segmentation run one
         :class:`imgrec.explain.segments.SegmentExplanation` per image.

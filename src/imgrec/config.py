@@ -276,6 +276,13 @@ class Settings(BaseSettings):
     heartbeat_grace_s: float = Field(
         60.0, gt=0, description="A run silent for this long is marked failed (its worker died)."
     )
+    max_image_pixels: int | None = Field(
+        None,
+        gt=0,
+        description="Largest image accepted, in pixels; default Pillow's limit (89,478,485). "
+        "Images above Pillow's limit (up to twice it, Pillow's hard limit) are decoded reduced, "
+        "at most 4096 px on the longer side.",
+    )
 
     token: str | None = Field(
         None, description="Secret for the web API and pages; required to bind a non-loopback host."

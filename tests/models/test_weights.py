@@ -84,7 +84,11 @@ def test_head_mismatch_is_skipped_and_reported(tmp_path: Path) -> None:
     report = load_weights(target, path)
     assert sorted(s.partition(":")[0] for s in report.skipped_head) == ["fc.bias", "fc.weight"]
     assert "(10, 128)" in str(report) and "(3, 128)" in str(report)
-    assert torch.equal(target.get_classifier().weight, fresh_head)
+    assert report.zeroed == ["fc.bias", "fc.weight"]  # the new head starts at zero
+    assert torch.count_nonzero(target.get_classifier().weight) == 0
+    kept = cnn(num_classes=3, seed=2)
+    assert load_weights(kept, path, zero_head=False).zeroed == []
+    assert torch.equal(kept.get_classifier().weight, fresh_head)
     conv = "stages.0.0.weight"
     assert torch.equal(target.state_dict()[conv], source.state_dict()[conv])
     with pytest.raises(ModelError, match=r"fc\.weight"):

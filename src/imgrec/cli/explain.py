@@ -96,15 +96,28 @@ def explain_command(
     if results and hasattr(results[0], "shares"):
         _echo_segments(results, folder)
         return
+    _echo_explanations(results, folder)
+
+
+def _echo_explanations(results: list[Any], folder: Path) -> None:
+    """Classification: a row per image; one that could not be read (an ``UnexplainedImage``:
+    source and error) says why, as predict does."""
+    explained = [e for e in results if not hasattr(e, "error")]
     width = max(len(Path(e.source).name) for e in results)
     typer.echo(f"{'image':<{width}}  {'predicted':<16} {'explained':<16} {'prob':>6} {'time':>7}")
     for e in results:
+        if hasattr(e, "error"):
+            typer.echo(f"{Path(e.source).name:<{width}}  ERROR  {e.error}")
+            continue
         typer.echo(
             f"{Path(e.source).name:<{width}}  {e.predicted:<16.16} {e.label:<16.16} "
             f"{e.probability:>6.3f} {e.seconds:>6.2f}s"
         )
-    layer_note = f" on layer {results[0].layer}" if results[0].layer else ""
-    typer.echo(f"{results[0].method}{layer_note}: {len(results)} overlay(s) in {folder}")
+    first = explained[0]  # the api raises when no image could be explained
+    layer_note = f" on layer {first.layer}" if first.layer else ""
+    skipped = len(results) - len(explained)
+    unread = f"; {skipped} image(s) could not be read (ERROR above)" if skipped else ""
+    typer.echo(f"{first.method}{layer_note}: {len(explained)} overlay(s) in {folder}{unread}")
 
 
 def _echo_detections(results: list[Any], folder: Path) -> None:

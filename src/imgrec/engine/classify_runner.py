@@ -154,6 +154,7 @@ class ClassifyRunner:
             monitor=task.metric(cfg.train.monitor) if cfg.train.monitor else task.monitor,
             train_images=len(train_set),
             extras={"preprocessing": preprocessing},
+            load_report=model.load_report,
         )
 
     def eval_split(self, data: PreparedData) -> tuple[str, int]:
@@ -182,6 +183,8 @@ class ClassifyRunner:
             out_dir=run_dir,
             device=device,
             history=history,
+            monitor=(plan.monitor.name, plan.monitor.direction),
+            sources=[str(sample.path) for sample in data.manifest.by_split(own)],
         )
 
     def card(

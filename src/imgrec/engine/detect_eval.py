@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 from imgrec.data.detection import DetectionImage
+from imgrec.data.images import open_quietly
 from imgrec.evaluation.detection import (
     GroundTruthImage,
     ImagePredictions,
@@ -29,7 +30,7 @@ __all__ = ["decode_image", "detect_images", "evaluate_detector", "inference_summ
 
 def decode_image(path: Path) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB of an image file, EXIF-rotated (as the readers measured it)."""
-    with Image.open(path) as img:
+    with open_quietly(path) as img:
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 

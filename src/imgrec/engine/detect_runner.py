@@ -35,7 +35,7 @@ from imgrec.tasks.detect.training import (
     eval_transform,
     train_transform,
 )
-from imgrec.tasks.registry import get_task
+from imgrec.tasks.registry import MetricSpec, get_task
 
 __all__ = ["DetectRunner", "learning_curves", "read_detection_data"]
 
@@ -94,14 +94,18 @@ def _loader(
     )
 
 
-def learning_curves(history: list[dict[str, float]], run_dir: Path) -> None:
-    """``learning_curves.png`` of the epochs so far (loss, mAP, learning rate); never raises."""
+def learning_curves(
+    history: list[dict[str, float]], run_dir: Path, *, monitor: MetricSpec | None = None
+) -> None:
+    """``learning_curves.png`` of the epochs so far (loss, mAP, learning rate), the best epoch
+    by ``monitor`` marked (default: the task's usual monitor found in the rows); never raises."""
     if not history:
         return
     try:
         from imgrec.evaluation.plots import plot_learning_curves
 
-        plot_learning_curves(history, run_dir / "learning_curves.png")
+        chosen = None if monitor is None else (monitor.name, monitor.direction)
+        plot_learning_curves(history, run_dir / "learning_curves.png", monitor=chosen)
     except Exception as exc:  # a plot must never lose the metrics
         sys.stderr.write(f"warning: learning curves skipped ({type(exc).__name__}: {exc})\n")
 
@@ -198,7 +202,7 @@ class DetectRunner:
         device: str,
         history: list[dict[str, float]],
     ) -> dict[str, Any]:
-        learning_curves(history, run_dir)
+        learning_curves(history, run_dir, monitor=plan.monitor)
         return self.evaluate_images(
             plan.model,
             data.by_split(split),  # type: ignore[arg-type]

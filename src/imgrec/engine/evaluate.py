@@ -12,6 +12,7 @@ from torch import nn
 
 from imgrec.data.augment import normalize
 from imgrec.evaluation.classification import classification_report
+from imgrec.evaluation.plots import Monitor
 from imgrec.evaluation.timing import measure_latency, measure_throughput
 from imgrec.evaluation.writers import write_classification_artifacts
 from imgrec.models.card import Preprocessing
@@ -59,10 +60,16 @@ def evaluate_classifier(
     out_dir: Path,
     device: torch.device | str = "cpu",
     history: Sequence[Mapping[str, float]] | None = None,
+    monitor: Monitor | None = None,
+    sources: Sequence[str] | None = None,
     measure_speed: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the classification report, write per-class CSV and plots, time inference.
+
+    ``monitor`` (the run's monitored metric and direction) marks the best epoch of ``history``
+    on the learning curves; ``sources`` (one file path per image, in order) names the tiles of
+    the worst-mistakes grid.
 
     Returns:
         The metrics dict (also what goes into ``metrics.json``), with an ``artifacts`` entry
@@ -73,12 +80,16 @@ def evaluate_classifier(
         model, images, preprocessing=preprocessing, device=device, progress=progress
     )
     report = classification_report(logits, torch.as_tensor(labels), list(classes))
+    if sources is not None and len(sources) != len(images):
+        raise ValueError(f"got {len(sources)} sources for {len(images)} images")
     worst = [loss.index for loss in report.top_losses]
     artifacts = write_classification_artifacts(
         report,
         out_dir,
         history=list(history) if history else None,
+        monitor=monitor,
         mistake_images=images[np.asarray(worst, dtype=np.int64)] if worst else None,
+        mistake_sources=[sources[i] for i in worst] if sources is not None and worst else None,
     )
     metrics: dict[str, Any] = report.to_dict()
     metrics["macro_f1"] = report.macro_avg.f1

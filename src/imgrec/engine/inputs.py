@@ -8,8 +8,10 @@ tensor ``(H, W)`` / ``(C, H, W)`` with ``C`` 1, 3 or 4 (torchvision's layout: fl
 integers in [0, 255]), or the encoded bytes of an image file. Every one comes out as an 8-bit
 RGB PIL image as :mod:`imgrec.data.images` makes them for training: EXIF orientation applied,
 any mode converted, transparency composited on white. In-memory images get the pixel limit that
-files get (Pillow's decompression-bomb guard). Anything unusable raises one :class:`DatasetError`
-whose message starts with the file (or ``<ndarray>``, ``<bytes>``, ...) and says why.
+files get (Pillow's decompression-bomb guard, moved by ``IMGREC_MAX_IMAGE_PIXELS``; above Pillow's
+limit an accepted image comes out reduced: :func:`imgrec.data.images.check_pixels`). Anything
+unusable raises one :class:`DatasetError` whose message starts with the file (or ``<ndarray>``,
+``<bytes>``, ...) and says why.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from imgrec.data.images import decode_error, load_rgb, to_rgb
+from imgrec.data.images import (
+    bomb_error,
+    check_pixels,
+    decode_error,
+    decode_reduced,
+    load_rgb,
+    open_quietly,
+    to_rgb,
+)
 from imgrec.errors import DatasetError
 
 __all__ = ["ImageInput", "image_tensor", "input_name", "open_input"]
@@ -73,37 +83,31 @@ def _open_path(path: Path) -> Image.Image:
     return load_rgb(path)
 
 
-def _check_pixels(name: str, width: int, height: int) -> None:
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit and width * height > limit:
-        raise DatasetError(
-            f"{name}: too large in pixels ({width}x{height} = {width * height} exceeds the limit "
-            f"of {limit}); downscale the image first."
-        )
-
-
 def _decode(data: bytes, name: str) -> Image.Image:
     """Encoded image bytes, opened (decoding happens in :func:`_open_pil`)."""
     if not data:
         raise DatasetError(f"{name}: zero bytes")
     try:
-        return Image.open(io.BytesIO(data))
+        return open_quietly(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{name}: not an image (Pillow cannot identify it)") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DatasetError(f"{name}: too large in pixels ({exc})") from exc
+    except Image.DecompressionBombError as exc:
+        raise bomb_error(name, exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DatasetError(f"{name}: unreadable ({exc})") from exc
 
 
 def _open_pil(image: Image.Image, name: str) -> Image.Image:
-    """Decode a (possibly lazily opened) PIL image, apply its EXIF orientation, make it RGB."""
-    _check_pixels(name, *image.size)
+    """Decode a (possibly lazily opened) PIL image, apply its EXIF orientation, make it RGB
+    (reduced when :func:`check_pixels` says so; ``image`` itself is not changed)."""
+    reduce = check_pixels(name, *image.size)
     try:
-        image.load()  # a lazily opened file decodes here: truncation shows up now
-        return to_rgb(ImageOps.exif_transpose(image))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DatasetError(f"{name}: too large in pixels ({exc})") from exc
+        # A lazily opened file decodes here: truncation shows up now.
+        decoded = decode_reduced(image) if reduce else image
+        decoded.load()
+        return to_rgb(ImageOps.exif_transpose(decoded))
+    except Image.DecompressionBombError as exc:
+        raise bomb_error(name, exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise decode_error(name, exc) from exc
 
@@ -131,8 +135,9 @@ def _from_array(image: np.ndarray, name: str) -> Image.Image:
             f"{name}: array image must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got "
             f"{image.shape}"
         )
-    _check_pixels(name, int(image.shape[1]), int(image.shape[0]))
+    reduce = check_pixels(name, int(image.shape[1]), int(image.shape[0]))
     if image.dtype != np.uint8:  # values are taken as 0-255 (clipped), as Pillow reads them
         image = np.clip(np.nan_to_num(image.astype(np.float64)), 0, 255).astype(np.uint8)
     pixels = image[..., 0] if image.shape[-1] == 1 else image  # Pillow: L, RGB or RGBA
-    return to_rgb(Image.fromarray(np.ascontiguousarray(pixels)))
+    picture = Image.fromarray(np.ascontiguousarray(pixels))
+    return to_rgb(decode_reduced(picture) if reduce else picture)

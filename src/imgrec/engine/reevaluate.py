@@ -97,6 +97,7 @@ def reevaluate(
         preprocessing=pre,
         out_dir=out_dir,
         device=predictor.device,
+        sources=[str(sample.path) for sample in samples],
         measure_speed=False,
     )
     metrics["source"] = source

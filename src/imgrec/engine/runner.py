@@ -135,6 +135,8 @@ def _train_and_evaluate(
     observer: RunObserver,
 ) -> dict[str, Any]:
     plan = runner.plan(cfg, settings, data)
+    if plan.load_report is not None and show_progress:
+        sys.stderr.write(f"note: {plan.load_report}\n")
     result = fit(
         plan.module,
         plan.train_loader,
@@ -170,6 +172,10 @@ def _train_and_evaluate(
     )
     plan.model.to("cpu").to(memory_format=torch.contiguous_format)
     save_weights(plan.model, run_dir / "model.safetensors")
-    runner.card(cfg, plan, data, report, epochs=result.epochs_completed).save(run_dir)
+    card = runner.card(cfg, plan, data, report, epochs=result.epochs_completed)
+    if plan.load_report is not None:  # where the weights started, and which head is new
+        report["training"]["weights"] = plan.load_report.to_dict()
+        card.training["weights"] = plan.load_report.to_dict()
+    card.save(run_dir)
     write_json(run_dir / "metrics.json", report)
     return report

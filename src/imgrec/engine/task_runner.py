@@ -27,6 +27,7 @@ from torch import nn
 
 from imgrec.config import RunConfig, Settings
 from imgrec.models.card import ModelCard
+from imgrec.models.weights import LoadReport
 from imgrec.tasks.registry import MetricSpec
 
 __all__ = ["TaskRunner", "TrainingPlan", "first_split"]
@@ -44,6 +45,9 @@ class TrainingPlan:
         monitor: The metric early stopping and best weights follow.
         train_images: Images in the training split (for images/second).
         extras: Whatever the task's ``evaluate``/``card`` need from planning (preprocessing).
+        load_report: What the model's weights started from (``--weights``/``--pretrained``) and
+            which head tensors are new; the runner prints it and keeps it in ``metrics.json``
+            and the card (``training.weights``). None when training from scratch.
     """
 
     model: nn.Module
@@ -53,6 +57,7 @@ class TrainingPlan:
     monitor: MetricSpec
     train_images: int
     extras: dict[str, Any]
+    load_report: LoadReport | None = None
 
 
 class TaskRunner(Protocol):

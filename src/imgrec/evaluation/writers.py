@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgrec.evaluation.plots import (
+    Monitor,
     plot_confusion_matrix,
     plot_learning_curves,
     plot_reliability_diagram,
@@ -126,7 +127,9 @@ def write_classification_artifacts(
     out_dir: str | Path,
     *,
     history: Sequence[Mapping[str, Any]] | None = None,
+    monitor: Monitor | None = None,
     mistake_images: np.ndarray | None = None,
+    mistake_sources: Sequence[str] | None = None,
 ) -> dict[str, Path]:
     """Write the per-class and confusion CSVs and the PNG plots of ``report`` into ``out_dir``.
 
@@ -134,8 +137,11 @@ def write_classification_artifacts(
         report: the classification report.
         out_dir: the run directory (created if needed).
         history: per-epoch metric rows; adds ``learning_curves.png``.
+        monitor: the metric the run monitored and its direction, to mark the best epoch on the
+            learning curves (default: ``val_accuracy`` when recorded).
         mistake_images: ``(M, H, W, 3)`` uint8 images of ``report.top_losses``, in that order;
             adds ``worst_mistakes.png``.
+        mistake_sources: the ``M`` file paths of those images, shown on their tiles.
 
     Returns:
         The written paths keyed by file name (``"per_class.csv"``, ``"confusion_matrix.png"``...).
@@ -165,7 +171,9 @@ def write_classification_artifacts(
         ),
     }
     if history:
-        paths["learning_curves.png"] = plot_learning_curves(history, out / "learning_curves.png")
+        paths["learning_curves.png"] = plot_learning_curves(
+            history, out / "learning_curves.png", monitor=monitor
+        )
     if mistake_images is not None:
         losses = report.top_losses
         if len(mistake_images) != len(losses):
@@ -180,6 +188,7 @@ def write_classification_artifacts(
             [t.probability for t in losses],
             classes,
             out / "worst_mistakes.png",
+            names=mistake_sources,
             max_images=len(losses),
         )
     return paths

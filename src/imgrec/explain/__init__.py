@@ -22,9 +22,11 @@ __all__ = [
     "ExplainedBox",
     "Explanation",
     "ModelSummary",
+    "UnexplainedImage",
     "compute_heatmaps",
     "embedding_map",
     "explain_detections",
+    "explain_each",
     "explain_images",
     "feature_maps",
     "find_layer",
@@ -40,6 +42,8 @@ _LAZY = {
     "compute_heatmaps": "imgrec.explain.heatmaps",
     "Explanation": "imgrec.explain.explainer",
     "explain_images": "imgrec.explain.explainer",
+    "explain_each": "imgrec.explain.explainer",
+    "UnexplainedImage": "imgrec.explain.explainer",
     "DetectionExplanation": "imgrec.explain.detections",
     "ExplainedBox": "imgrec.explain.detections",
     "explain_detections": "imgrec.explain.detections",
@@ -58,7 +62,12 @@ _LAZY = {
 if TYPE_CHECKING:
     from imgrec.explain.detections import DetectionExplanation, ExplainedBox, explain_detections
     from imgrec.explain.embedding import embedding_map
-    from imgrec.explain.explainer import Explanation, explain_images
+    from imgrec.explain.explainer import (
+        Explanation,
+        UnexplainedImage,
+        explain_each,
+        explain_images,
+    )
     from imgrec.explain.features import feature_maps, plot_feature_maps
     from imgrec.explain.filters import plot_filters
     from imgrec.explain.heatmaps import compute_heatmaps

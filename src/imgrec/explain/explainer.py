@@ -3,13 +3,17 @@
 >>> predictor = Predictor.from_run_dir("runs/simple_cnn-20261122-101500")
 >>> [e] = explain_images(predictor, ["cat.png"], method="gradcam")
 >>> e.label, e.probability, e.heatmap.shape       # ('cat', 0.93, (64, 64))
+
+:func:`explain_images` stops at the first image it cannot read; :func:`explain_each` (what
+``imgrec explain`` uses) puts an :class:`UnexplainedImage` in its place and goes on, as
+``imgrec predict`` does.
 """
 
 from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +22,21 @@ import torch
 
 from imgrec.engine.inputs import input_name
 from imgrec.engine.predictor import ImageInput, Predictor
-from imgrec.errors import ConfigError, ModelError
+from imgrec.errors import ConfigError, DatasetError, ModelError
 from imgrec.explain.heatmaps import LAYER_METHODS, check_method, compute_heatmaps, to_input
 from imgrec.explain.layers import find_layer
 from imgrec.explain.localisation import peak_of
 from imgrec.models.base import ImageClassifier
 
-__all__ = ["Explanation", "classifier", "explain_images", "load_pixels", "resolve_class"]
+__all__ = [
+    "Explanation",
+    "UnexplainedImage",
+    "classifier",
+    "explain_each",
+    "explain_images",
+    "load_pixels",
+    "resolve_class",
+]
 
 
 @dataclass
@@ -79,6 +91,24 @@ class Explanation:
             "png": self.png,
             "npy": self.npy,
         }
+
+
+@dataclass(frozen=True)
+class UnexplainedImage:
+    """An image that could not be explained, in the place of its :class:`Explanation`.
+
+    Attributes:
+        source: The file path, or ``<ndarray>`` / ``<Image>`` for in-memory images.
+        error: Why: the message of the :class:`~imgrec.errors.DatasetError`, which starts with
+            the file (``"a.png: too large in pixels (...)"``).
+    """
+
+    source: str
+    error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as an error row of ``imgrec predict --json``."""
+        return {"source": self.source, "error": self.error}
 
 
 def classifier(predictor: Predictor) -> ImageClassifier:
@@ -147,8 +177,42 @@ def explain_images(
     Raises:
         ConfigError: unknown method or class, or a layer given to LIME/occlusion.
         ModelError: unknown layer, or a layer without a spatial map.
-        DatasetError: an image cannot be read or is too large.
+        DatasetError: an image cannot be read or is too large (:func:`explain_each` goes on).
     """
+    found = _explain(predictor, images, method, target_class, layer, options, strict=True)
+    return [e for e in found if isinstance(e, Explanation)]
+
+
+def explain_each(
+    predictor: Predictor,
+    images: Sequence[ImageInput],
+    *,
+    method: str = "gradcam",
+    target_class: str | None = None,
+    layer: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> list[Explanation | UnexplainedImage]:
+    """As :func:`explain_images`, but an image that cannot be read (missing, not an image,
+    truncated, too large in pixels) gives an :class:`UnexplainedImage` in its place and the
+    others are still explained.
+
+    Raises:
+        ConfigError: unknown method or class, or a layer given to LIME/occlusion.
+        ModelError: unknown layer, or a layer without a spatial map.
+    """
+    return list(_explain(predictor, images, method, target_class, layer, options, strict=False))
+
+
+def _explain(
+    predictor: Predictor,
+    images: Sequence[ImageInput],
+    method: str,
+    target_class: str | None,
+    layer: str | None,
+    options: Mapping[str, Any] | None,
+    *,
+    strict: bool,
+) -> Iterator[Explanation | UnexplainedImage]:
     method = check_method(method)
     model, card = classifier(predictor), predictor.card
     if layer is not None and method not in LAYER_METHODS:
@@ -157,9 +221,14 @@ def explain_images(
     if method in LAYER_METHODS and method != "cam":
         layer_name, _ = find_layer(model, layer)  # fail on a bad name before any work
     wanted = resolve_class(card.classes, target_class) if target_class is not None else None
-    out: list[Explanation] = []
     for image in images:
-        source, pixels = load_pixels(predictor, image)
+        try:
+            source, pixels = load_pixels(predictor, image)
+        except DatasetError as exc:
+            if strict:
+                raise
+            yield UnexplainedImage(source=input_name(image), error=str(exc))
+            continue
         with torch.no_grad():
             logits = model(to_input(pixels[None], card.preprocessing, predictor.device))
         probs = logits.float().softmax(dim=1)[0].cpu().numpy()
@@ -175,19 +244,16 @@ def explain_images(
             layer=layer,
             options=options,
         )[0]
-        out.append(
-            Explanation(
-                source=source,
-                method=method,
-                label=card.classes[index],
-                class_index=index,
-                probability=float(probs[index]),
-                predicted=card.classes[top],
-                predicted_probability=float(probs[top]),
-                heatmap=heatmap,
-                pixels=pixels,
-                layer=layer_name,
-                seconds=time.perf_counter() - started,
-            )
+        yield Explanation(
+            source=source,
+            method=method,
+            label=card.classes[index],
+            class_index=index,
+            probability=float(probs[index]),
+            predicted=card.classes[top],
+            predicted_probability=float(probs[top]),
+            heatmap=heatmap,
+            pixels=pixels,
+            layer=layer_name,
+            seconds=time.perf_counter() - started,
         )
-    return out

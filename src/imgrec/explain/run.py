@@ -17,7 +17,7 @@ from imgrec.engine.predictor import ImageInput, Predictor, expand_inputs
 from imgrec.engine.segment_predictor import SegmentationPredictor
 from imgrec.errors import ConfigError, DatasetError
 from imgrec.explain.detections import DetectionExplanation, explain_detections
-from imgrec.explain.explainer import Explanation, explain_images
+from imgrec.explain.explainer import Explanation, UnexplainedImage, explain_each
 from imgrec.explain.inspection import INSPECT_VIEWS, inspect_run
 from imgrec.explain.overlay import _stem, overlay, save_explanation, tile_grid, upscale
 from imgrec.explain.segments import SegmentExplanation, explain_segments
@@ -39,12 +39,14 @@ def explain_run(
     detection: int | None = None,
     conf: float | None = None,
     top: int | None = None,
-) -> list[Explanation] | list[DetectionExplanation] | list[SegmentExplanation]:
+) -> list[Explanation | UnexplainedImage] | list[DetectionExplanation] | list[SegmentExplanation]:
     """Explain ``images`` (files, folders expanded, PIL images, arrays) with the run's model; with
     ``out``, write each overlay PNG and raw ``.npy`` map there and an ``explanations.json``.
 
     A classification run (``method`` default ``gradcam``) gives one :class:`Explanation` per
-    image. A detection run (``method`` default ``eigencam``; see
+    image, or an :class:`~imgrec.explain.explainer.UnexplainedImage` (source and error) for one
+    that cannot be read, as ``imgrec predict`` reports it; the others are still explained. A
+    detection run (``method`` default ``eigencam``; see
     :mod:`imgrec.explain.detections`) gives one
     :class:`~imgrec.explain.detections.DetectionExplanation` per image with a map for each of its
     ``top`` (5) boxes above ``conf`` (0.25), or only for the ``detection``-th (1-based); an
@@ -55,7 +57,8 @@ def explain_run(
 
     Raises:
         ConfigError: an option the run's task does not take.
-        DatasetError: no images given, or one cannot be read.
+        DatasetError: no images given; for a classification run, none of them can be read
+            (the message lists why); for the other tasks, one cannot be read.
     """
     boxes_only = {"--detection": detection, "--conf": conf}
     task = ModelCard.load(run_dir).task
@@ -98,7 +101,7 @@ def explain_run(
     _refuse({"--top": top}, "a detection run or a segmentation run", "a classification run")
     predictor = Predictor.from_run_dir(run_dir, device=device)
     items = _items(images)
-    results = explain_images(
+    results = explain_each(
         predictor,
         items,
         method=method or "gradcam",
@@ -106,8 +109,11 @@ def explain_run(
         layer=layer,
         options=options,
     )
+    _refuse_all_unreadable(results)
     if out is not None:
         for index, e in enumerate(results):
+            if isinstance(e, UnexplainedImage):
+                continue
             png, npy = save_explanation(
                 e.pixels,
                 e.heatmap,
@@ -116,12 +122,19 @@ def explain_run(
                 index=index,
                 method=e.method,
                 label=e.label,
+                probability=e.probability,
             )
             e.png, e.npy = str(png), str(npy)
-        (out / "explanations.json").write_text(
-            json.dumps([e.to_dict() for e in results], indent=2) + "\n"
-        )
+        _write_listing(results, out)
     return results
+
+
+def _write_listing(results: Sequence[Any], folder: Path) -> Path:
+    """``explanations.json``: every result's ``to_dict()``, in order; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "explanations.json"
+    path.write_text(json.dumps([e.to_dict() for e in results], indent=2) + "\n")
+    return path
 
 
 def _save_detections(results: Sequence[DetectionExplanation], out_dir: str | Path) -> Path:
@@ -140,9 +153,7 @@ def _save_detections(results: Sequence[DetectionExplanation], out_dir: str | Pat
             Image.fromarray(tile_grid(tiles, columns=2, gap=4)).save(folder / f"{stem}.png")
             np.save(folder / f"{stem}.npy", box.heatmap.astype(np.float32))
             box.png, box.npy = str(folder / f"{stem}.png"), str(folder / f"{stem}.npy")
-    path = folder / "explanations.json"
-    path.write_text(json.dumps([e.to_dict() for e in results], indent=2) + "\n")
-    return path
+    return _write_listing(results, folder)
 
 
 def _save_segments(results: Sequence[SegmentExplanation], out_dir: str | Path) -> Path:
@@ -161,10 +172,7 @@ def _save_segments(results: Sequence[SegmentExplanation], out_dir: str | Path) -
                 label=c.name,
             )
             c.png, c.npy = str(png), str(npy)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "explanations.json"
-    path.write_text(json.dumps([e.to_dict() for e in results], indent=2) + "\n")
-    return path
+    return _write_listing(results, folder)
 
 
 def _draw_box(tile: np.ndarray, det: Detection, scale: float) -> np.ndarray:
@@ -174,6 +182,17 @@ def _draw_box(tile: np.ndarray, det: Detection, scale: float) -> np.ndarray:
     draw.rectangle(box, outline=(255, 0, 255), width=max(2, round(min(picture.size) / 120)))
     draw.text((box[0] + 3, box[1] + 2), f"{det.label} {det.score:.2f}", fill=(255, 0, 255))
     return np.asarray(picture)
+
+
+def _refuse_all_unreadable(results: Sequence[Explanation | UnexplainedImage]) -> None:
+    failed = [r.error for r in results if isinstance(r, UnexplainedImage)]
+    if failed and len(failed) == len(results):
+        if len(failed) == 1:
+            raise DatasetError(failed[0])
+        listed = "; ".join(failed[:3]) + (
+            f"; ... ({len(failed)} in all)" if len(failed) > 3 else ""
+        )
+        raise DatasetError(f"none of the {len(failed)} images could be explained: {listed}")
 
 
 def _refuse(given: Mapping[str, Any], needs: str, this: str) -> None:

@@ -9,10 +9,13 @@ on: embeddings are ``forward_head(features, pre_logits=True)``, transfer learnin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from imgrec.models.weights import LoadReport
 
 __all__ = ["ImageClassifier"]
 
@@ -33,6 +36,8 @@ class ImageClassifier(nn.Module):
         num_classes: number of logits ``K``.
         default_cam_layer: dotted module name (``model.get_submodule(name)``) whose output suits
             Grad-CAM: the last convolutional stage for CNNs, the last block's ``norm1`` for ViTs.
+        load_report: what ``create_model`` started the weights from (a local file or published
+            weights) and which head tensors start afresh; None for a model built from scratch.
     """
 
     architecture: str
@@ -40,11 +45,13 @@ class ImageClassifier(nn.Module):
     num_features: int
     num_classes: int
     default_cam_layer: str
+    load_report: LoadReport | None
 
     def __init__(self) -> None:
         super().__init__()
         self.architecture = type(self).__name__
         self.options = {}
+        self.load_report = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``(B, C, H, W)`` -> logits ``(B, K)``."""

@@ -338,8 +338,12 @@ def create(
                     arch, tv_weights, offline=offline, cache_dir=cache_dir, **kwargs
                 )
                 model = TorchvisionClassifier(net)
-                if model.num_classes != num_classes:
+                published = model.num_classes
+                if published != num_classes:
                     model.reset_classifier(num_classes)
+                model.load_report = wt.published_head_report(
+                    model, source=f"tv:{arch} {tv_weights}", published=published
+                )
             else:
                 import torchvision.models as tvm
 
@@ -359,8 +363,30 @@ def create(
                 **kwargs,
             )
             model = TimmClassifier(net)
+            if pretrained and not local:
+                model.load_report = wt.published_head_report(
+                    model, source=_timm_source(arch, net), published=_timm_classes(net)
+                )
     except (TypeError, ValueError, AssertionError, KeyError, RuntimeError) as exc:
         raise ModelError(f"cannot build '{name}' with options {options}: {exc}") from exc
     if local:
-        wt.load_weights(model, Path(typing.cast(str, weights)))
+        model.load_report = wt.load_weights(model, Path(typing.cast(str, weights)))
     return model
+
+
+def _timm_classes(net: Any) -> int | None:
+    """The number of classes timm's published weights of ``net`` were trained for."""
+    classes = dict(getattr(net, "pretrained_cfg", None) or {}).get("num_classes")
+    return int(classes) if isinstance(classes, int) else None
+
+
+def _timm_source(arch: str, net: Any) -> str:
+    """``timm:<arch>`` and the weights' tag and file (or hub id), for the load report."""
+    cfg = dict(getattr(net, "pretrained_cfg", None) or {})
+    where = cfg.get("file") or cfg.get("hf_hub_id") or cfg.get("url")
+    tag = cfg.get("tag")
+    return (
+        f"timm:{arch}"
+        + (f".{tag}" if tag and "." not in arch else "")
+        + (f" ({where})" if where else "")
+    )

@@ -78,6 +78,9 @@ def create_model(
         weights: a local weights file (``.safetensors`` or a ``.pt/.pth/.bin`` state dict); for
             ``tv:`` models also a torchvision weights name such as ``"IMAGENET1K_V1"``.
         pretrained: start from the library's published weights (``tv:``/``timm:`` only).
+            Starting from weights, a classifier head that does not come with them (another
+            number of classes, or none in the file) is new, with its logits layer at zero; the
+            returned model's ``load_report`` says what was loaded and which head is new.
         offline: never download; weights missing from the cache raise at once.
         cache_dir: the library weights cache to use instead of the library's default.
         options: builder options, see :func:`model_options`.
@@ -106,7 +109,7 @@ def create_model(
         if weights is not None:
             from imgrec.models.weights import load_weights
 
-            load_weights(model, Path(weights))
+            model.load_report = load_weights(model, Path(weights))
     model.architecture = name
     model.options = json.loads(json.dumps(options | model.options))  # builder-resolved win
     return model

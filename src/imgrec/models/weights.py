@@ -12,7 +12,7 @@ import copy
 import json
 import pickle
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +31,10 @@ __all__ = [
     "load_timm",
     "load_torchvision",
     "load_weights",
+    "published_head_report",
     "save_weights",
     "torchvision_weights",
+    "zero_new_head",
 ]
 
 _TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
@@ -42,24 +44,43 @@ _DOWNLOAD_TIMEOUT_S = 15.0  # per blocking socket call, not for the whole downlo
 
 @dataclass
 class LoadReport:
-    """What :func:`load_weights` did.
+    """Where a model's starting weights came from, and which head tensors did not come with them.
+
+    Made by :func:`load_weights` (``--weights FILE``) and by ``create_model`` for published
+    weights (``--pretrained``); ``create_model`` keeps it as the model's ``load_report``.
 
     Attributes:
-        source: the file read.
+        source: the file read, or the published weights (``"timm:resnet10t ..."``).
         loaded: number of tensors copied into the model.
-        skipped_head: head tensors left at their fresh initialisation because their shape differs
-            (another number of classes), as ``"key: file (1000, 512) vs model (10, 512)"``.
+        skipped_head: head tensors that start afresh, because their shape differs (another
+            number of classes: ``"key: file (1000, 512) vs model (10, 512)"``, or ``published``
+            for library weights) or because the file has none (``"key: not in file"``).
+        zeroed: those of them belonging to the layer that outputs the logits, set to zero so
+            that every class starts equally likely (a first loss of ln K, not a random head's
+            several times that); a new hidden head layer keeps its fresh initialisation.
     """
 
-    source: Path
+    source: Path | str
     loaded: int
     skipped_head: list[str] = field(default_factory=list)
+    zeroed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        skipped = (
-            f"; kept a new head for {', '.join(self.skipped_head)}" if self.skipped_head else ""
-        )
-        return f"loaded {self.loaded} tensors from {self.source}{skipped}"
+        text = f"loaded {self.loaded} tensors from {self.source}"
+        if self.skipped_head:
+            text += f"; new classifier head for {', '.join(self.skipped_head)}"
+        if self.zeroed:
+            text += f" ({', '.join(self.zeroed)} set to zero)"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``source`` (a string), ``loaded``, ``skipped_head``, ``zeroed``."""
+        return {
+            "source": str(self.source),
+            "loaded": self.loaded,
+            "skipped_head": list(self.skipped_head),
+            "zeroed": list(self.zeroed),
+        }
 
 
 # ------------------------------------------------------------------------------ local files
@@ -148,19 +169,80 @@ def _head_keys(model: nn.Module) -> set[str]:
     return {k for k, t in model.state_dict(keep_vars=True).items() if id(t) in head}
 
 
+def _logits_keys(model: nn.Module) -> set[str]:
+    """The state-dict keys of the classifier's last Linear/Conv2d: the layer giving the logits."""
+    if not isinstance(model, ImageClassifier):
+        return set()
+    layers = [m for m in model.get_classifier().modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    if not layers:
+        return set()
+    own = {id(t) for t in layers[-1].parameters(recurse=False)}
+    return {k for k, t in model.state_dict(keep_vars=True).items() if id(t) in own}
+
+
+def zero_new_head(model: nn.Module, fresh: Iterable[str]) -> list[str]:
+    """Zero the tensors among ``fresh`` (state-dict keys) that belong to the logits layer.
+
+    The standard start of fine-tuning: with a zero last layer every class gets the same logit,
+    so the first loss is ln K and the gradient reaches the head only through the (pretrained)
+    features, instead of a random head's large, confidently wrong logits. Anything else in
+    ``fresh`` (a new hidden layer) is left as it is. Returns the zeroed keys, sorted.
+    """
+    keys = sorted(_logits_keys(model) & set(fresh))
+    state = model.state_dict(keep_vars=True)
+    with torch.no_grad():
+        for key in keys:
+            state[key].zero_()
+    return keys
+
+
+def published_head_report(
+    model: ImageClassifier, *, source: str, published: int | None
+) -> LoadReport:
+    """The report of published weights (``--pretrained``) for ``model``, zeroing its new head.
+
+    Args:
+        model: built from the published weights, its classifier already made for its own
+            number of classes (``reset_classifier``, or timm dropping the published head).
+        source: what the weights are, for people (the library, its weights name, the file).
+        published: the number of classes the weights were trained for (None: unknown, then
+            the head is taken to be the published one).
+    """
+    state = model.state_dict()
+    if published is None or published == model.num_classes:
+        return LoadReport(source=source, loaded=len(state))
+    fresh = sorted(_logits_keys(model))
+    notes = [
+        f"{k}: published {(published, *state[k].shape[1:])} vs model {tuple(state[k].shape)}"
+        for k in fresh
+    ]
+    zeroed = zero_new_head(model, fresh)
+    return LoadReport(
+        source=source, loaded=len(state) - len(fresh), skipped_head=notes, zeroed=zeroed
+    )
+
+
 def _listing(what: str, keys: list[str]) -> str:
     more = f" (and {len(keys) - 10} more)" if len(keys) > 10 else ""
     return f"{what}: {', '.join(keys[:10])}{more}"
 
 
-def load_weights(model: nn.Module, source: Path, *, strict_head: bool = False) -> LoadReport:
+def load_weights(
+    model: nn.Module, source: Path, *, strict_head: bool = False, zero_head: bool = True
+) -> LoadReport:
     """Copy the tensors of ``source`` into ``model``.
+
+    Head tensors (``get_classifier()``'s) that the file lacks, or holds with another shape
+    (another number of classes), start afresh and are listed in the report; with ``zero_head``
+    the new logits layer is set to zero (see :func:`zero_new_head`). Tensors loaded from the
+    file are never changed.
 
     Args:
         model: the network, usually from ``create_model``.
         source: ``.safetensors`` or a ``.pt/.pth/.bin/.ckpt`` state dict, possibly nested under
             ``'state_dict'``/``'model'`` and with ``'module.'``/``'model.'`` key prefixes.
-        strict_head: raise instead of skipping head tensors whose shape differs.
+        strict_head: raise instead of starting a new head when the file's does not fit.
+        zero_head: zero the new head's logits layer (False: keep its fresh initialisation).
 
     Raises:
         ModelError: unreadable or pickled file, missing/unexpected keys, or mismatched shapes.
@@ -175,8 +257,9 @@ def load_weights(model: nn.Module, source: Path, *, strict_head: bool = False) -
         if key in target and value.shape != target[key].shape:
             note = f"{key}: file {tuple(value.shape)} vs model {tuple(target[key].shape)}"
             (skipped if key in head else problems).append(note)
-    skipped_keys = {s.partition(":")[0] for s in skipped}
-    missing = [k for k in target if k not in state]
+    absent = [k for k in target if k not in state]
+    missing = [k for k in absent if k not in head]
+    skipped += [f"{k}: not in file" for k in absent if k in head]
     unexpected = [k for k in state if k not in target]
     if problems or missing or unexpected:
         parts = [
@@ -188,12 +271,26 @@ def load_weights(model: nn.Module, source: Path, *, strict_head: bool = False) -
             )
             if keys
         ]
+        hint = "Were they saved from the same architecture and options?"
+        if unexpected and not missing and not problems and len(absent) > 0:
+            hint = (
+                f"If the unexpected tensors are the file's classifier under other names, rename "
+                f"them to {', '.join(absent)} or leave them out of the file (a new head is "
+                "then started)."
+            )
         raise ModelError(
             f"{source}: weights do not fit {getattr(model, 'architecture', type(model).__name__)}"
-            f" ({'; '.join(parts)}). Were they saved from the same architecture and options?"
+            f" ({'; '.join(parts)}). {hint}"
         )
+    skipped_keys = {s.partition(":")[0] for s in skipped}
     model.load_state_dict({k: v for k, v in state.items() if k not in skipped_keys}, strict=False)
-    return LoadReport(source=source, loaded=len(state) - len(skipped_keys), skipped_head=skipped)
+    zeroed = zero_new_head(model, skipped_keys) if zero_head else []
+    return LoadReport(
+        source=source,
+        loaded=len(state) - len(skipped_keys & set(state)),
+        skipped_head=skipped,
+        zeroed=zeroed,
+    )
 
 
 def save_weights(model: nn.Module, path: Path) -> Path:

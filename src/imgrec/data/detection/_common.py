@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from imgrec.data.detection.model import DetectionImage, DetectionProblem, Outcome
+from imgrec.data.images import open_quietly
 from imgrec.data.manifest import SPLITS, Split
 from imgrec.errors import DatasetError
 
@@ -52,11 +53,13 @@ def rel_key(path: Path, root: Path) -> str:
 def image_size(path: Path) -> tuple[int, int] | str:
     """``(width, height)`` as displayed (EXIF-transposed), or why the image cannot be read."""
     try:
-        with Image.open(path) as img:
+        with open_quietly(path) as img:
             width, height = img.size
             orientation = img.getexif().get(0x0112)
     except FileNotFoundError:
         return "image file not found"
+    except Image.DecompressionBombError as exc:
+        return f"too large in pixels ({exc})"
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         return f"unreadable image ({type(exc).__name__}: {exc})"
     if orientation in _SWAPPED:

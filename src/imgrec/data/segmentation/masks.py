@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from imgrec.data.images import decode_error
+from imgrec.data.images import bomb_error, check_pixels, decode_error, open_quietly
 from imgrec.data.segmentation.model import MaskEncoding, SegmentationDataset, SegmentationImage
 from imgrec.errors import DatasetError
 
@@ -42,19 +42,21 @@ def decode_mask(path: Path) -> np.ndarray:
     """Decode a mask file completely: values ``(H, W)`` or RGB colours ``uint8 (H, W, 3)``.
 
     Raises:
-        DatasetError: the file is missing, empty, truncated, not an image, or in a mode that
-            cannot hold class values (``F``, ``CMYK``, ``YCbCr``...).
+        DatasetError: the file is missing, empty, truncated, not an image, too large in pixels
+            (:func:`~imgrec.data.images.check_pixels`; a mask is never decoded reduced), or in a
+            mode that cannot hold class values (``F``, ``CMYK``, ``YCbCr``...).
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with open_quietly(path) as img:
+            check_pixels(path, *img.size)  # never reduced: a mask's pixels are its classes
             img.load()
             mode = img.mode
             arr = np.asarray(img)
     except FileNotFoundError as exc:
         raise DatasetError(f"{path}: mask file not found") from exc
     except Image.DecompressionBombError as exc:
-        raise DatasetError(f"{path}: too large in pixels ({exc})") from exc
+        raise bomb_error(path, exc) from exc
     except UnidentifiedImageError as exc:
         raise DatasetError(f"{path}: not an image (Pillow cannot identify it)") from exc
     except (OSError, SyntaxError, ValueError) as exc:

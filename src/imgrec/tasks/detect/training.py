@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ImageOps
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from imgrec.config import TrainConfig
+from imgrec.data.images import open_quietly
 from imgrec.tasks.base import TaskModule
 
 __all__ = [
@@ -58,7 +59,7 @@ class DetectionTorchDataset(torch.utils.data.Dataset[tuple[torch.Tensor, dict[st
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         item = self.items[index]
-        with Image.open(item.path) as img:
+        with open_quietly(item.path) as img:
             pixels = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
         h, w = pixels.shape[:2]
         keep = ~np.asarray(item.iscrowd, dtype=bool)

@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import ImageOps
 from torchvision import tv_tensors
 
 from imgrec.config import TrainConfig
 from imgrec.data.detection.masks import decode_segmentation
+from imgrec.data.images import open_quietly
 from imgrec.tasks.detect.training import DetectionModule, DetectionTorchDataset
 
 __all__ = ["InstanceModule", "InstanceTorchDataset", "trainable_objects"]
@@ -32,7 +33,7 @@ class InstanceTorchDataset(DetectionTorchDataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
         item = self.items[index]
-        with Image.open(item.path) as img:
+        with open_quietly(item.path) as img:
             pixels = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
         h, w = pixels.shape[:2]
         keep = trainable_objects(item)
