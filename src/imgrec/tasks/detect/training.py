@@ -30,11 +30,16 @@ __all__ = [
 
 
 def train_transform(img_size: int) -> v2.Transform:
-    """Flip, zoom-out/in that keeps boxes, photometric jitter, then longest side ``img_size``."""
+    """Flip, zoom-out/in that keeps boxes, photometric jitter, then longest side ``img_size``.
+
+    The zoom-out pads the image grey (114, as YOLO and MMDetection do) but masks with 0: one
+    fill for every tensor would paint 114 into the masks, where only 0 and 1 belong.
+    """
+    pad: dict[Any, int] = {tv_tensors.Image: 114, "others": 0}
     return v2.Compose(
         [
             v2.RandomHorizontalFlip(0.5),
-            v2.RandomApply([v2.RandomZoomOut(fill=114, side_range=(1.0, 1.5))], p=0.3),
+            v2.RandomApply([v2.RandomZoomOut(fill=pad, side_range=(1.0, 1.5))], p=0.3),
             v2.RandomApply([v2.ColorJitter(0.3, 0.3, 0.3, 0.02)], p=0.8),
             v2.Resize(size=None, max_size=img_size),
             v2.SanitizeBoundingBoxes(min_size=1.0),
