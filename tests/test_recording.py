@@ -48,11 +48,14 @@ def test_train_records_the_run_its_epochs_metrics_and_files(
 
 
 def test_a_run_that_fails_is_recorded_as_failed_with_the_error(tmp_path: Path) -> None:
+    for label in ("cat", "dog"):  # two class folders (the early check passes), no real image
+        (tmp_path / "broken" / label).mkdir(parents=True)
+        (tmp_path / "broken" / label / "a.png").write_bytes(b"not a png")
     with pytest.raises(imgrec.errors.DatasetError):
-        imgrec.train(tmp_path / "missing", **TINY)
+        imgrec.train(tmp_path / "broken", **TINY)
     (run,) = open_store().list_runs()
     assert run.status == "failed"
-    assert "DatasetError" in (run.error or "") and "missing" in (run.error or "")
+    assert "DatasetError" in (run.error or "") and "no usable images" in (run.error or "")
 
 
 def test_a_diverged_run_fails_with_advice_instead_of_nan_metrics(

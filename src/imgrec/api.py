@@ -17,10 +17,12 @@ from imgrec.config import ModelConfig, RunConfig, Settings, build_config, dotted
 from imgrec.errors import ConfigError, RunError
 
 __all__ = [
+    "DeletedRun",
     "TrainResult",
     "TuneResult",
     "cancel_experiment",
     "check_data",
+    "delete_runs",
     "evaluate",
     "explain",
     "export_idx",
@@ -184,17 +186,32 @@ def train(
         data: Folder, zip or CSV of images (``data.path``).
         config: A YAML file or a mapping; keyword overrides win over it.
         resume: A run directory to continue (only epochs, patience and device may change).
+            Its training time adds up over sessions; more ``epochs`` re-plan the learning-rate
+            schedule for the new end. A finished run (completed, no more epochs asked) is
+            refused with RunError, and its record is left as it is.
         show_progress: Print progress with ETA to stderr.
         record: Record the run in the run database (state, epochs, metrics, artifacts).
         db: Run database URL; default ``IMGREC_DB_URL`` or SQLite under ``IMGREC_HOME``.
         **overrides: Any config key, flat (``epochs=5``) or dotted (``"train.lr": 0.01``).
+
+    Raises:
+        RunInterrupted: Ctrl-C or SIGTERM stopped the run (recorded ``interrupted``); its
+            message names the command that resumes it.
     """
-    from imgrec.engine.runner import is_rank_zero, run_training
+    from imgrec.engine.preflight import check_before_training
 
     settings = Settings()
     cfg, run_dir = resolve_train_config(data, config=config, resume=resume, **overrides)
+    if run_dir is not None:
+        from imgrec.engine.lifecycle import refuse_resume  # imports Lightning: only to resume
+
+        refuse_resume(cfg, run_dir)  # before the run's record is touched
     if cfg.train.device == "auto":
         cfg.train.device = settings.device
+    # Mistakes found without reading data fail here: no run directory, no database row.
+    check_before_training(cfg, settings=settings)
+    from imgrec.engine.runner import is_rank_zero, run_training  # Lightning: seconds to import
+
     recorder = None
     # DDP processes other than rank 0 re-run this call; only rank 0 records.
     if record and settings.run_dir is None and is_rank_zero():
@@ -387,6 +404,81 @@ def cancel_experiment(name: str, *, db: str | None = None) -> None:
     """Stop an experiment: no new trials start, running ones stop after their epoch."""
     with open_store(db) as store:
         store.set_experiment_status(store.get_experiment(name).id, "cancelled")
+
+
+@dataclass
+class DeletedRun:
+    """One run :func:`delete_runs` deleted (with ``dry_run``: would delete).
+
+    Attributes:
+        files: What happens to its directory: ``removed``, ``kept`` (``keep_files``),
+            ``missing`` (gone already) or ``none`` (the run never had one).
+    """
+
+    id: int
+    name: str
+    status: str
+    run_dir: Path | None
+    files: str
+
+
+def delete_runs(
+    runs: Sequence[str | int] = (),
+    *,
+    status: str | None = None,
+    keep_files: bool = False,
+    dry_run: bool = False,
+    db: str | None = None,
+) -> list[DeletedRun]:
+    """Delete runs (by id, name or run directory) or every run in state ``status``: their
+    records with their epochs and metrics, and their run directories unless ``keep_files``.
+
+    Everything is checked before anything goes: an unknown run raises
+    :class:`~imgrec.errors.NotFoundError`, a queued or running one :class:`~imgrec.errors.RunError`
+    (stop it first), and so does a recorded directory that is not a run directory imgrec made
+    (no ``run.json``/``card.json``: it is never deleted; ``keep_files`` deletes the record
+    alone). ``dry_run`` changes nothing and says what would go.
+    """
+    from imgrec.engine.run_files import check_run_dir, remove_run_dir
+    from imgrec.store.tables import ACTIVE_STATES
+
+    if runs and status is not None:
+        raise ConfigError("give runs to delete or --status, not both.")
+    if not runs and status is None:
+        raise ConfigError("name the runs to delete (id, name or run directory) or --status.")
+    settings = Settings()
+    with open_store(db, settings=settings) as store:
+        store.reap_stale_runs(grace_s=settings.heartbeat_grace_s)
+        if status is not None:
+            found = store.list_runs(status=status)
+        else:
+            found = list({info.id: info for info in map(store.get_run, runs)}.values())
+        planned = []
+        for info in found:
+            if info.status in ACTIVE_STATES:
+                raise RunError(
+                    f"run {info.id} ({info.name}) is {info.status}: stop it first (Ctrl-C in "
+                    "its terminal, or cancel its experiment); nothing was deleted."
+                )
+            run_dir = Path(info.run_dir) if info.run_dir else None
+            if run_dir is None:
+                files = "none"
+            elif keep_files:
+                files = "kept"
+            else:
+                files = "removed" if check_run_dir(run_dir) else "missing"
+            planned.append(DeletedRun(info.id, info.name, info.status, run_dir, files))
+        if dry_run:
+            return planned
+        done: list[DeletedRun] = []
+        try:
+            for run in planned:  # files first: a failure leaves the record to retry with
+                if run.files == "removed" and run.run_dir is not None:
+                    remove_run_dir(run.run_dir)
+                done.append(run)
+        finally:
+            store.delete_runs([run.id for run in done])
+    return done
 
 
 def load(run_dir: str | Path, *, device: str = "auto") -> Any:

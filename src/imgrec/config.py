@@ -112,7 +112,9 @@ class TrainConfig(_Section):
 class RunConfig(_Section):
     """A whole run: task, data, model, training, and where its directory goes."""
 
-    task: Literal["classify", "detect", "segment", "instance"] = "classify"
+    task: Literal["classify", "detect", "segment", "instance"] = Field(
+        "classify", description="What is learned; inferred from the data's layout when not set."
+    )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -7,6 +7,8 @@ pydantic) are translated into these at the boundary so callers handle one family
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "ConfigError",
     "DatasetError",
@@ -14,6 +16,7 @@ __all__ = [
     "ModelError",
     "NotFoundError",
     "RunError",
+    "RunInterrupted",
     "RunStoppedError",
     "SetupError",
     "StoreError",
@@ -56,6 +59,32 @@ class RunStoppedError(ImgrecError):
     """
 
     status = "stopped"
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A training run stopped by Ctrl-C (SIGINT) or SIGTERM, after it was recorded
+    ``interrupted``.
+
+    A :class:`KeyboardInterrupt`, not an :class:`ImgrecError`: code that catches ``Exception``
+    must let it through, as it lets Ctrl-C through. The message says where the run stopped and
+    how to continue it; the command line prints it and exits with :attr:`exit_code`.
+
+    Attributes:
+        message: One line: where it stopped and the command that resumes it.
+        run_dir: The run directory, or None when no run directory existed yet.
+        signal: ``"SIGINT"`` or ``"SIGTERM"``.
+        exit_code: 130 for SIGINT, 143 for SIGTERM (128 + the signal's number).
+    """
+
+    def __init__(self, message: str, *, run_dir: Path | None, signal: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.run_dir = run_dir
+        self.signal = signal
+        self.exit_code = 143 if signal == "SIGTERM" else 130
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class StoreError(ImgrecError):

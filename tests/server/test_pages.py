@@ -288,3 +288,22 @@ def test_login_never_redirects_off_site(tmp_path: Path) -> None:
             "/login", data={"token": "s3cret-token", "next": target}, follow_redirects=False
         )
         assert answer.status_code == 303 and answer.headers["location"] == "/", target
+
+
+def test_an_interrupted_run_shows_its_reason_as_a_warning(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    reason = "interrupted by SIGTERM at epoch 3/5 (2 saved); resume with: imgrec train --resume r"
+    store = Store(config.db_url)
+    try:
+        run_id = store.create_run(name="stopped", model="simple_cnn", config={})
+        (tmp_path / "r").mkdir()
+        store.start_run(run_id, run_dir=tmp_path / "r", name="stopped", dataset_id=None)
+        store.finish_run(run_id, status="interrupted", error=reason)
+    finally:
+        store.close()
+    client = TestClient(create_app(config), base_url="http://127.0.0.1")
+    page = client.get(f"/runs/{run_id}").text
+    assert f'<div class="alert warn" role="status">{reason}</div>' in page
+    assert 'class="alert error"' not in page
+    listed = client.get("/runs?status=interrupted").text
+    assert f'data-run-id="{run_id}"' in listed and "interrupted" in listed

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from imgrec.errors import ImgrecError
+from imgrec.errors import ImgrecError, RunInterrupted
 
 __all__ = ["parse_pairs", "run_or_exit"]
 
@@ -18,7 +18,9 @@ def run_or_exit(action: Callable[[], T]) -> T:
     """``action()``; an imgrec error prints ``error: <message>`` and exits 2, Ctrl-C exits 130,
     SIGTERM 143.
 
-    Lightning stops training on SIGTERM by raising ``SIGTERMException``, a ``SystemExit`` without
+    An interrupted training run (:class:`~imgrec.errors.RunInterrupted`) prints its one line:
+    where it stopped and the command that resumes it. Lightning ends a fit stopped by Ctrl-C with
+    ``sys.exit(1)`` and one stopped by SIGTERM with ``SIGTERMException``, a ``SystemExit`` without
     a code, which would end the process with status 0 as if the run had finished.
     """
     try:
@@ -26,10 +28,16 @@ def run_or_exit(action: Callable[[], T]) -> T:
     except ImgrecError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except RunInterrupted as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(130) from None
     except SystemExit as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt) and exc.code == 1:  # Lightning's
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
         if type(exc).__name__ != "SIGTERMException":
             raise
         typer.echo("stopped by SIGTERM; `imgrec train --resume RUN` continues a run", err=True)

@@ -110,9 +110,30 @@ def data_idx(
 @config_app.command("keys")
 def config_keys() -> None:
     """Every config key with its default and meaning."""
-    from imgrec.config import DataConfig, ModelConfig, TrainConfig
+    from pydantic import BaseModel
+    from pydantic.fields import FieldInfo
 
-    for section, cls in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
-        for key, field in cls.model_fields.items():
-            default = field.default if field.default_factory is None else field.default_factory()  # type: ignore[call-arg]
-            typer.echo(f"{section}.{key:<24} {default!r:<14} {field.description or ''}")
+    from imgrec.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+    sections: dict[str, type[BaseModel]] = {
+        "data": DataConfig,
+        "model": ModelConfig,
+        "train": TrainConfig,
+    }
+    rows: list[tuple[str, FieldInfo]] = []
+    for top, top_field in RunConfig.model_fields.items():
+        if top in sections:
+            rows += [(f"{top}.{k}", field) for k, field in sections[top].model_fields.items()]
+        else:
+            rows.append((top, top_field))
+    for key, field in rows:
+        default = field.default if field.default_factory is None else field.default_factory()  # type: ignore[call-arg]
+        typer.echo(f"{key:<30} {default!r:<14} {field.description or ''}")
+
+
+@config_app.command("defaults")
+def config_defaults() -> None:
+    """Every key at its default, as a config file to copy (`--config`) and edit."""
+    from imgrec.config import RunConfig
+
+    typer.echo(RunConfig().to_yaml(), nl=False)

@@ -1,6 +1,7 @@
-"""``imgrec runs list|show|compare|export|experiments``: the run database from the terminal.
+"""``imgrec runs list|show|compare|export|experiments|delete``: the run database from the
+terminal.
 
-These commands only read the store (no torch import), so they answer in well under a second.
+These commands only use the store (no torch import), so they answer in well under a second.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 runs_app = typer.Typer(
-    help="List, show, compare and export recorded runs.",
+    help="List, show, compare, export and delete recorded runs.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -223,3 +224,47 @@ def experiments(fmt: FormatOption = "table", db: DbOption = None) -> None:
             _show(rows, fmt, title="experiments")
 
     run_or_exit(action)
+
+
+@runs_app.command("delete")
+def delete(
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="Run ids, names or run directories.")
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Delete every run in this state (e.g. failed).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    keep_files: Annotated[
+        bool, typer.Option("--keep-files", help="Delete the records only; keep run directories.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete runs: their records (epochs, metrics) and their run directories.
+
+    Only a folder imgrec made (with run.json or card.json) is removed; anything else recorded
+    as a run directory is refused. Queued and running runs are refused too.
+    """
+    from imgrec import api
+    from imgrec.cli.common import run_or_exit
+
+    planned = run_or_exit(
+        lambda: api.delete_runs(
+            runs or [], status=status, keep_files=keep_files, dry_run=True, db=db
+        )
+    )
+    if not planned:
+        typer.echo(f"no {status} runs to delete.")
+        return
+    shown = {"removed": "folder removed too", "kept": "folder kept", "missing": "folder gone"}
+    typer.echo(f"{len(planned)} run(s) to delete:")
+    for run in planned:
+        where = f"  {run.run_dir} ({shown[run.files]})" if run.run_dir is not None else ""
+        typer.echo(f"  {run.id}  {run.name}  [{run.status}]{where}")
+    if not yes and not typer.confirm(f"Delete these {len(planned)} run(s)?", default=False):
+        typer.echo("nothing deleted.", err=True)
+        raise typer.Exit(1)
+    ids: list[str | int] = [run.id for run in planned]
+    done = run_or_exit(lambda: api.delete_runs(ids, keep_files=keep_files, db=db))
+    removed = sum(run.files == "removed" for run in done)
+    typer.echo(f"deleted {len(done)} run(s) and {removed} run folder(s).")

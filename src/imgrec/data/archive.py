@@ -15,11 +15,11 @@ import lzma
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from imgrec._files import make_temp_dir
 from imgrec.errors import DatasetError, UnsafeArchiveError
 
 __all__ = [
@@ -197,7 +197,7 @@ def extract_zip(
             f"{target}: already exists and is not empty; cannot extract {archive.name} there."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    tmp = make_temp_dir(target.parent, prefix=f".{target.name}.partial-")
     try:
         try:
             _extract_all(

@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Literal, cast
 
 import numpy as np
 
+from imgrec._files import atomic_path
 from imgrec.data import images
 from imgrec.data.manifest import Sample
 from imgrec.errors import DatasetError
@@ -41,7 +40,9 @@ __all__ = [
 ]
 
 CACHE_FORMAT_VERSION = 1
-_ENTRY = re.compile(r"^[0-9a-f]{64}\.npy(\.tmp-.*)?$")
+# A cache file, or an unfinished temporary of one: ``.<key>.npy.<hex>.tmp`` (imgrec._files) or
+# ``<key>.npy.tmp-*`` (left by versions before it).
+_ENTRY = re.compile(r"^(?:[0-9a-f]{64}\.npy(?:\.tmp-.*)?|\.[0-9a-f]{64}\.npy\.[0-9a-f]+\.tmp)$")
 _CHUNK = 64  # images per decode task: few enough futures, fine-grained progress
 ResizeMode = Literal["squash", "crop"]
 Interpolation = Literal["bilinear", "bicubic", "nearest"]
@@ -205,18 +206,11 @@ def decode_to_array(
         return cached
 
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{path.name}.tmp-", dir=cache_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(path) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
             decode(out)
             out.flush()
             del out
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
     except OSError as exc:
         raise DatasetError(
             f"{cache_dir}: cannot write the decoded-image cache ({exc.strerror or exc}); "

@@ -18,7 +18,6 @@ import json
 import math
 import re
 import shutil
-import tempfile
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from imgrec._files import make_temp_dir
 from imgrec.errors import DatasetError
 
 __all__ = [
@@ -281,7 +281,7 @@ def export_idx_folder(
         raise DatasetError(f"class names must be distinct, non-empty folder names, got {names}")
     total = sum(len(labels) for _, labels in splits.values())
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f"{out.name}.tmp-")
     try:
         done = 0
         with ThreadPoolExecutor(max_workers=num_threads) as pool:

@@ -27,17 +27,18 @@ import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from imgrec.data._found import SPLIT_ALIASES, Candidate, Found
 from imgrec.data.archive import sha256_file
-from imgrec.data.formats import ReadContext, describe_formats, find_format
+from imgrec.data.formats import FormatReader, ReadContext, describe_formats, find_format
 from imgrec.data.formats.folders import CSV_SUFFIXES, listing
 from imgrec.data.images import ImageInfo, probe_image
 from imgrec.data.manifest import Manifest, Sample, SkippedFile
 from imgrec.data.zipcache import extract_cached
 from imgrec.errors import DatasetError
 
-__all__ = ["CSV_SUFFIXES", "SPLIT_ALIASES", "ingest"]
+__all__ = ["CSV_SUFFIXES", "SPLIT_ALIASES", "class_folders", "ingest"]
 
 _TASK = "classify"
 _MAX_WRAPPERS = 8
@@ -99,13 +100,34 @@ def _read(name: str, found: object) -> Found:
 
 def _read_folder(folder: Path, ctx: ReadContext) -> Found:
     """Read ``folder`` with the first classify reader that accepts it, descending wrappers."""
+    reader, folder, wrappers = _find_reader(folder)
+    found = _read(reader.name, reader.read(folder, ctx))
+    found.notes[:0] = [f"descended into wrapper folder '{w}'" for w in wrappers]
+    return found
+
+
+def class_folders(folder: Path) -> tuple[Path, list[str]] | None:
+    """The class folder names of the image-folder dataset ``folder`` (wrappers descended, as
+    :func:`ingest` does) and the folder holding them, from the listing alone: no image is
+    opened. None when another layout (split folders, CSV, IDX) reads ``folder``.
+
+    Raises:
+        DatasetError: ``folder`` has no layout :func:`ingest` could read.
+    """
+    reader, found, _ = _find_reader(folder)
+    if reader.name != "imagefolder":
+        return None
+    return found, [d.name for d in listing(found)[0]]
+
+
+def _find_reader(folder: Path) -> tuple[FormatReader[Any], Path, list[str]]:
+    """The first classify reader that accepts ``folder`` or the folder it wraps, that folder,
+    and the wrapper folders descended into on the way."""
     wrappers: list[str] = []
     for _ in range(_MAX_WRAPPERS):
         reader = find_format(folder, task=_TASK)
         if reader is not None:
-            found = _read(reader.name, reader.read(folder, ctx))
-            found.notes[:0] = [f"descended into wrapper folder '{w}'" for w in wrappers]
-            return found
+            return reader, folder, wrappers
         dirs, _files = listing(folder)
         if len(dirs) != 1:
             raise DatasetError(

@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from imgrec._files import make_temp_dir
 from imgrec.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -563,7 +564,7 @@ def write_shapes_dataset(
             " refusing to write into it, choose an empty or new folder"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f"{out.name}.tmp-")
     try:
         records = []
         n_val = max(round(per_class * _SPLIT_FRACTIONS[1]), 1 if per_class >= 3 else 0)

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from imgrec._files import atomic_write_text
 from imgrec.data import archive as _archive
 from imgrec.errors import DatasetError
 
@@ -58,15 +57,7 @@ def _remember(index: Path, archive: Path, stamp: dict[str, int], digest: str) ->
     """Write the index entry atomically; a cache that cannot be written only costs a re-hash."""
     entry = {"path": str(archive), **stamp, "sha256": digest}
     try:
-        index.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{index.name}.", dir=index.parent)
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh)
-            tmp.replace(index)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write_text(index, json.dumps(entry))
     except OSError:
         return
 

@@ -7,6 +7,10 @@
 - :class:`FreezeBackbone` trains only the head for the first epochs.
 - :class:`ResumableEarlyStopping` is Lightning's early stopping that takes the patience from
   the current config on resume instead of the checkpoint.
+- :class:`TrainingClock` keeps the training time of earlier sessions in the checkpoint, so a
+  resumed run's time is the sum of its sessions.
+- :class:`ResumedSchedule` re-plans the learning-rate schedule of a run resumed with another
+  number of epochs (the module's ``replan_schedule``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from safetensors.torch import save_file
 
+from imgrec._files import atomic_path
 from imgrec.progress import format_duration
 
 __all__ = [
@@ -34,6 +39,8 @@ __all__ = [
     "ProgressETA",
     "RNGState",
     "ResumableEarlyStopping",
+    "ResumedSchedule",
+    "TrainingClock",
 ]
 
 EpochSink = Callable[[dict[str, float]], None]
@@ -203,10 +210,8 @@ class BestWeights(Callback):
         if trainer.is_global_zero:
             model = getattr(pl_module, "model", pl_module)
             tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            save_file(tensors, str(tmp))
-            tmp.replace(self.path)
+            with atomic_path(self.path) as tmp:
+                save_file(tensors, str(tmp))
 
     def state_dict(self) -> dict[str, Any]:
         return {"best_score": self.best_score, "best_epoch": self.best_epoch}
@@ -236,3 +241,70 @@ class ResumableEarlyStopping(EarlyStopping):
         super().load_state_dict(state_dict)
         self.patience = patience
         self.stopped_epoch = 0
+
+
+class TrainingClock(Callback):
+    """Training time across sessions: what earlier sessions took travels in the checkpoint.
+
+    :meth:`start` is called just before ``trainer.fit``; every checkpoint stores the time
+    trained until then (earlier sessions plus this one so far). Time spent after a session's
+    last checkpoint is not carried: that work is lost and done again by the next session.
+
+    Attributes:
+        before_s: Seconds trained by earlier sessions (from the checkpoint; 0 for a new run).
+        sessions: Sessions so far, this one included.
+        restored: Whether a checkpoint brought a clock (checkpoints older than it have none).
+        epochs: Epochs this session trained.
+    """
+
+    def __init__(self) -> None:
+        self.before_s = 0.0
+        self.sessions = 1
+        self.restored = False
+        self.epochs = 0
+        self._started: float | None = None
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    @property
+    def session_s(self) -> float:
+        """Seconds since :meth:`start` (0 before it)."""
+        return 0.0 if self._started is None else time.perf_counter() - self._started
+
+    @property
+    def total_s(self) -> float:
+        return self.before_s + self.session_s
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.epochs += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"trained_s": self.total_s, "sessions": self.sessions}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.before_s = float(state_dict.get("trained_s") or 0.0)
+        self.sessions = int(state_dict.get("sessions") or 1) + 1
+        self.restored = True
+
+
+class ResumedSchedule(Callback):
+    """After a resume, asks the module to re-plan its schedule for the epochs asked now.
+
+    The checkpoint brings the scheduler back as it was planned; a LightningModule with a
+    ``replan_schedule()`` method (:class:`imgrec.tasks.base.TaskModule`) adopts the plan for the
+    current number of epochs and returns one line saying what it did (None when the plan did
+    not change). The line is printed to ``stream`` (when given) and kept in :attr:`note`.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.note: str | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        replan = getattr(pl_module, "replan_schedule", None)
+        self.note = replan() if callable(replan) else None
+        if self.note and self.stream is not None and trainer.is_global_zero:
+            self.stream.write(f"note: {self.note}\n")
+            self.stream.flush()

@@ -12,7 +12,6 @@ checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from lightning.fabric.plugins import CheckpointIO
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from imgrec._files import atomic_path
 from imgrec.errors import RunError
 
 __all__ = ["SafeCheckpointIO", "load_tree", "save_tree"]
@@ -98,12 +98,8 @@ def save_tree(tree: dict[str, Any], path: str | Path) -> None:
     encoder = _Encoder()
     encoded = encoder.encode(tree, "checkpoint")
     metadata = {"format": _FORMAT, _TREE_KEY: json.dumps(encoded, allow_nan=True)}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         save_file(encoder.tensors, str(tmp), metadata=metadata)
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def load_tree(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -3,12 +3,18 @@
 :func:`fit` is the only place that builds a ``Trainer``. A checkpoint is written at the end of
 every epoch (``checkpoints/last.ckpt``, pickle-free, atomic); passing ``resume=True`` continues
 from it with the optimiser, scheduler, callbacks, loop counters and random state as they were.
+
+Two things change on purpose when a run resumes: its training time continues from what the
+checkpoint says earlier sessions took (``FitResult.wall_time_s`` is the whole run's), and when it
+now asks for another number of epochs, the learning-rate schedule is re-planned for the new end
+as if those epochs had been asked from the start
+(:meth:`imgrec.tasks.base.TaskModule.replan_schedule`); one line says so.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +32,9 @@ from imgrec.engine.callbacks import (
     FreezeBackbone,
     ProgressETA,
     ResumableEarlyStopping,
+    ResumedSchedule,
     RNGState,
+    TrainingClock,
 )
 from imgrec.engine.checkpoint_io import SafeCheckpointIO
 from imgrec.engine.devices import resolve_accelerator, resolve_precision
@@ -41,7 +49,16 @@ BEST_WEIGHTS = "checkpoints/best.safetensors"
 
 @dataclass
 class FitResult:
-    """What training produced."""
+    """What training produced.
+
+    Attributes:
+        epochs_completed: Epochs trained in all, every session of a resumed run together.
+        wall_time_s: Training time of the whole run (earlier sessions from the checkpoint).
+        session_time_s: Training time of this session alone.
+        epochs_this_session: Epochs this session trained.
+        sessions: Sessions the run has trained in, this one included.
+        schedule_note: What a resume changed in the learning-rate schedule, if anything.
+    """
 
     epochs_completed: int
     stopped_early: bool
@@ -52,6 +69,10 @@ class FitResult:
     accelerator: str = "cpu"
     precision: str = "32-true"
     global_rank: int = 0
+    session_time_s: float = 0.0
+    epochs_this_session: int = 0
+    sessions: int = 1
+    schedule_note: str | None = None
 
 
 def quiet_lightning() -> None:
@@ -113,7 +134,11 @@ def fit(
     spec = monitor or monitor_spec(config.monitor)
     mode = spec.direction
     best = BestWeights(run_dir / BEST_WEIGHTS, monitor=spec.name, mode=mode)
-    callbacks: list[Callback] = [RNGState(), history, best]
+    clock = TrainingClock()
+    callbacks: list[Callback] = [RNGState(), history, best, clock]
+    replan = ResumedSchedule(sys.stderr if show_progress else None)
+    if resume:
+        callbacks.append(replan)
     if show_progress:
         callbacks.append(ProgressETA())
     if freeze_epochs > 0:
@@ -152,18 +177,25 @@ def fit(
         default_root_dir=run_dir,
         limit_val_batches=1.0 if val_loader is not None else 0,
     )
-    started = time.perf_counter()
+    clock.start()
     trainer.fit(
         task,
         train_dataloaders=train_loader,
         val_dataloaders=val_loader,
         ckpt_path=str(checkpoint) if resume else None,
     )
-    wall = time.perf_counter() - started
+    session = clock.session_s
+    if resume and not clock.restored:  # a checkpoint from before the clock: its epochs' times
+        earlier = history.rows[: len(history.rows) - clock.epochs]
+        clock.before_s = sum(row.get("epoch_time_s", 0.0) for row in earlier)
     return FitResult(
         epochs_completed=trainer.current_epoch,
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
-        wall_time_s=wall,
+        wall_time_s=clock.before_s + session,
+        session_time_s=session,
+        epochs_this_session=clock.epochs,
+        sessions=clock.sessions,
+        schedule_note=replan.note,
         best_epoch=best.best_epoch,
         best_score=best.best_score,
         history=list(history.rows),

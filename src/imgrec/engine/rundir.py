@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from imgrec._files import atomic_write_text
 from imgrec.config import RunConfig
 from imgrec.data.manifest import Manifest
 from imgrec.errors import RunError
@@ -81,9 +81,7 @@ def update_run_status(run_dir: Path, **fields: Any) -> dict[str, Any]:
     data = read_run_status(run_dir)
     data.update(fields)
     data["updated"] = now_iso()
-    tmp = run_dir / f".{RUN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(run_dir / RUN_FILE)
+    atomic_write_text(run_dir / RUN_FILE, json.dumps(data, indent=2, default=str) + "\n")
     return data
 
 

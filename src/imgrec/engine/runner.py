@@ -21,9 +21,11 @@ from imgrec.config import RunConfig, Settings
 from imgrec.engine.fit import BEST_WEIGHTS, CHECKPOINT, fit
 from imgrec.engine.lifecycle import (
     describe_failure,
+    interruption,
     is_rank_zero,
     record_epoch,
     refuse_diverged,
+    refuse_resume,
     run_dir_for_this_process,
     shared_run_dir,
     status_of,
@@ -32,7 +34,7 @@ from imgrec.engine.lifecycle import (
 )
 from imgrec.engine.observer import RunObserver
 from imgrec.engine.outcome import RunOutcome
-from imgrec.engine.rundir import CONFIG_FILE, now_iso, read_run_status, update_run_status
+from imgrec.engine.rundir import CONFIG_FILE, now_iso, update_run_status
 from imgrec.engine.task_runner import TaskRunner
 from imgrec.errors import RunError
 from imgrec.evaluation.writers import write_history_csv, write_json
@@ -62,11 +64,27 @@ def run_training(
 
     ``observer`` (rank 0 only) hears the start, every epoch and the end, also of a run that
     fails while its data is read.
+
+    A resumed run's training time is the sum of its sessions (the checkpoint carries it), and a
+    resume with more epochs re-plans the learning-rate schedule for the new end
+    (:func:`imgrec.engine.fit.fit`). A resume of a finished run (completed, no more epochs
+    asked) is refused before anything is read or written (:func:`refuse_resume`).
+
+    Raises:
+        RunInterrupted: Ctrl-C or SIGTERM stopped the run; it is recorded ``interrupted`` (in
+            ``run.json`` and by the observer) with the exception's message as the reason.
+        RunError: the resume is refused, or training diverged.
     """
     import lightning.pytorch as pl
 
     runner = task_runner(cfg.task)
     watcher = observer if observer is not None and is_rank_zero() else RunObserver()
+    if run_dir is not None:
+        try:
+            refuse_resume(cfg, run_dir)
+        except RunError as refused:
+            watcher.finished(status="failed", metrics=None, error=str(refused), run_dir=run_dir)
+            raise
     stream = sys.stderr
     progress = (lambda label: TextProgress(label, stream=stream)) if show_progress else None
     if cfg.train.threads:
@@ -75,22 +93,16 @@ def run_training(
     try:
         data = runner.read_data(cfg, settings, progress)
     except BaseException as exc:
-        watcher.finished(
-            status=status_of(exc), metrics=None, error=describe_failure(exc), run_dir=None
-        )
+        stopped = interruption(exc, run_dir=None, epochs=cfg.train.epochs)
+        error = str(stopped) if stopped is not None else describe_failure(exc)
+        watcher.finished(status=status_of(exc), metrics=None, error=error, run_dir=None)
+        if stopped is not None:
+            raise stopped from exc
         raise
     if show_progress:
         stream.write(runner.describe_data(data) + "\n")
     run_dir = run_dir_for_this_process(cfg, settings, run_dir)
     resume = (run_dir / CHECKPOINT).is_file()
-    done = int(read_run_status(run_dir).get("last_epoch") or 0) if resume else 0
-    if cfg.train.epochs < done:
-        refused = RunError(
-            f"{run_dir} has already trained {done} epochs; to continue it, ask for more "
-            f"(--epochs {done + 5}, say), not {cfg.train.epochs}."
-        )
-        watcher.finished(status="failed", metrics=None, error=str(refused), run_dir=run_dir)
-        raise refused
     primary = get_task(cfg.task).summary_metric
     if not is_rank_zero():
         report = _train_and_evaluate(runner, cfg, settings, data, run_dir, resume, False, watcher)
@@ -98,7 +110,9 @@ def run_training(
             report, run_dir=run_dir, task=cfg.task, primary_metric=primary
         )
     (run_dir / CONFIG_FILE).write_text(cfg.to_yaml())
-    update_run_status(run_dir, status="running", started=now_iso(), error=None, pid=os.getpid())
+    update_run_status(
+        run_dir, status="running", phase="training", started=now_iso(), error=None, pid=os.getpid()
+    )
     dataset = runner.dataset_summary(data)
     runner.write_inputs(data, run_dir)
     try:
@@ -108,14 +122,19 @@ def run_training(
                 runner, cfg, settings, data, run_dir, resume, show_progress, watcher
             )
     except BaseException as exc:
-        status, error = status_of(exc), describe_failure(exc)
+        stopped = interruption(exc, run_dir=run_dir, epochs=cfg.train.epochs)
+        status = status_of(exc)
+        error = str(stopped) if stopped is not None else describe_failure(exc)
         update_run_status(run_dir, status=status, finished=now_iso(), error=error)
         watcher.finished(status=status, metrics=None, error=error, run_dir=run_dir)
+        if stopped is not None:
+            raise stopped from exc
         raise
     outcome = RunOutcome.from_report(report, run_dir=run_dir, task=cfg.task, primary_metric=primary)
     update_run_status(
         run_dir,
         status="completed",
+        phase=None,
         finished=now_iso(),
         primary_metric=primary,
         primary_value=outcome.primary_value,
@@ -151,6 +170,7 @@ def _train_and_evaluate(
     )
     if result.global_rank != 0:
         return {}  # only rank 0 evaluates and writes artifacts
+    update_run_status(run_dir, phase="evaluating")
     best = run_dir / BEST_WEIGHTS
     refuse_diverged(result.history, has_best=best.is_file(), monitor=plan.monitor.name)
     if best.is_file():
@@ -173,6 +193,7 @@ def _train_and_evaluate(
     plan.model.to("cpu").to(memory_format=torch.contiguous_format)
     save_weights(plan.model, run_dir / "model.safetensors")
     card = runner.card(cfg, plan, data, report, epochs=result.epochs_completed)
+    card.training["wall_time_s"] = report["training"]["wall_time_s"]  # every session's
     if plan.load_report is not None:  # where the weights started, and which head is new
         report["training"]["weights"] = plan.load_report.to_dict()
         card.training["weights"] = plan.load_report.to_dict()

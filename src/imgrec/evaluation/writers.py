@@ -9,14 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imgrec._files import atomic_write_text
 from imgrec.evaluation.plots import (
     Monitor,
     plot_confusion_matrix,
@@ -54,26 +53,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON atomically (temporary file, then rename).
 
     NaN and ±inf are written as ``null``; numpy scalars/arrays and paths are converted.
     """
     text = json.dumps(_jsonable(data), indent=2, allow_nan=False, ensure_ascii=False)
-    return _atomic_write_text(Path(path), text + "\n")
+    return atomic_write_text(path, text + "\n")
 
 
 def _write_csv(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:

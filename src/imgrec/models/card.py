@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from imgrec._files import atomic_write_text
 from imgrec.errors import ModelError
 
 __all__ = ["CARD_FILE", "WEIGHTS_FILE", "ModelCard", "Preprocessing", "library_versions"]
@@ -73,11 +74,8 @@ class ModelCard(BaseModel):
 
     def save(self, directory: str | Path) -> Path:
         """Write ``card.json`` into ``directory`` (atomically) and return its path."""
-        path = Path(directory) / CARD_FILE
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
-        tmp.replace(path)
-        return path
+        text = json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+        return atomic_write_text(Path(directory) / CARD_FILE, text)
 
     @classmethod
     def load(cls, directory_or_file: str | Path) -> ModelCard:

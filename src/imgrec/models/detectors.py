@@ -11,8 +11,9 @@ The detector normalises and resizes internally (``min_size``/``max_size`` from `
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from torch import nn
 
 from imgrec.errors import ModelError
 
-__all__ = ["Detector", "create_detector", "list_detectors"]
+__all__ = ["Detector", "check_detector", "create_detector", "list_detectors"]
 
 _FAMILIES = ("tinydet", "fcos", "retinanet", "fasterrcnn", "ssdlite", "detr", "conditional_detr")
 _DETR = ("detr", "conditional_detr")  # built by imgrec.models.detr (transformers)
@@ -113,6 +114,23 @@ def _open_boxes(fcos: nn.Module) -> nn.Module:
     return fcos
 
 
+def _check_family(family: str, *, backbone: str, pretrained: bool) -> None:
+    """What :func:`_build` refuses before building anything (the torchvision families)."""
+    if pretrained and (family in ("tinydet", "ssdlite") or backbone not in _PRETRAINED):
+        raise ModelError(
+            f"no offline ImageNet weights for {family} on '{backbone}'; use fcos, retinanet or "
+            "fasterrcnn with -o backbone=efficientnet_lite0, or start from --weights FILE."
+        )
+    if family in ("tinydet", "ssdlite"):  # their own networks: backbone is not used
+        return
+    if backbone not in _BACKBONES:
+        raise ModelError(
+            f"unknown backbone '{backbone}' for {family}; use one of {', '.join(_BACKBONES)}."
+        )
+    if family != "fasterrcnn" and backbone.startswith("mobilenet"):
+        raise ModelError(f"{family} needs a resnet backbone here; use -o backbone=resnet18.")
+
+
 def _build(
     family: str, k: int, *, backbone: str, img_size: int, width: int, pretrained: bool
 ) -> nn.Module:
@@ -120,21 +138,13 @@ def _build(
     from torchvision.models.detection.anchor_utils import AnchorGenerator
 
     sizes: dict[str, Any] = {"min_size": img_size, "max_size": img_size}
-    if pretrained and (family in ("tinydet", "ssdlite") or backbone not in _PRETRAINED):
-        raise ModelError(
-            f"no offline ImageNet weights for {family} on '{backbone}'; use fcos, retinanet or "
-            "fasterrcnn with -o backbone=efficientnet_lite0, or start from --weights FILE."
-        )
+    _check_family(family, backbone=backbone, pretrained=pretrained)
     if family == "tinydet":
         anchors = AnchorGenerator(sizes=((16,), (32,), (64,)), aspect_ratios=((1.0,),) * 3)
         return _open_boxes(tvd.FCOS(_TinyBackbone(width), k, anchor_generator=anchors, **sizes))
     if family == "ssdlite":
         return tvd.ssdlite320_mobilenet_v3_large(  # its own fixed 320 x 320 input
             weights=None, weights_backbone=None, num_classes=k + 1
-        )
-    if backbone not in _BACKBONES:
-        raise ModelError(
-            f"unknown backbone '{backbone}' for {family}; use one of {', '.join(_BACKBONES)}."
         )
     if backbone == "efficientnet_lite0":
         from imgrec.models.lite_fpn import MEAN, STD, LiteFPN
@@ -154,8 +164,6 @@ def _build(
             )
         net = _fpn_backbone(backbone, levels=4)
         return tvd.FasterRCNN(net, num_classes=k + 1, **sizes, **extra)
-    if backbone.startswith("mobilenet"):
-        raise ModelError(f"{family} needs a resnet backbone here; use -o backbone=resnet18.")
     net = _fpn_backbone(backbone, levels=5)
     if family == "fcos":
         return _open_boxes(tvd.FCOS(net, k, **sizes))
@@ -269,10 +277,7 @@ def create_detector(
         ModelError: unknown name or backbone, missing or unusable weights file.
     """
     del offline  # nothing is ever downloaded here
-    if name not in _FAMILIES:
-        near = difflib.get_close_matches(name, _FAMILIES, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise ModelError(f"unknown detector '{name}'.{hint} Detectors: {', '.join(_FAMILIES)}.")
+    _check_name(name)
     if num_classes < 1:
         raise ModelError(f"a detector needs at least one class, got num_classes={num_classes}.")
     detr_options = {
@@ -297,12 +302,7 @@ def create_detector(
             options=detr_options,
         )
     else:
-        given = [k for k, v in detr_options.items() if v is not None]
-        if given:
-            raise ModelError(
-                f"option {', '.join(given)} is for detr and conditional_detr only; {name} "
-                "takes backbone (and tinydet width)."
-            )
+        _refuse_detr_options(name, [k for k, v in detr_options.items() if v is not None])
         net = _build(
             name,
             num_classes,
@@ -316,6 +316,68 @@ def create_detector(
     if weights is not None:
         _load_matching(model, Path(weights))
     return model
+
+
+def _check_name(name: str) -> None:
+    if name not in _FAMILIES:
+        near = difflib.get_close_matches(name, _FAMILIES, n=1)
+        hint = f" Did you mean '{near[0]}'?" if near else ""
+        raise ModelError(f"unknown detector '{name}'.{hint} Detectors: {', '.join(_FAMILIES)}.")
+
+
+def _refuse_detr_options(name: str, given: list[str]) -> None:
+    if given:
+        raise ModelError(
+            f"option {', '.join(given)} is for detr and conditional_detr only; {name} "
+            "takes backbone (and tinydet width)."
+        )
+
+
+# Parameters of create_detector that a run sets itself; the others are model options (-o).
+_NOT_OPTIONS = frozenset({"name", "num_classes", "img_size", "weights", "offline", "pretrained"})
+
+
+def check_detector(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """What :func:`create_detector` would refuse, found without building the detector: an
+    unknown name or option (the nearest named), a backbone the family does not take,
+    ``pretrained`` where no offline weights exist, a weights file that cannot be opened.
+
+    Raises:
+        ModelError: what :func:`create_detector` would raise for the same arguments.
+    """
+    options = dict(options or {})
+    _check_name(name)
+    valid = [p for p in inspect.signature(create_detector).parameters if p not in _NOT_OPTIONS]
+    for key in options:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise ModelError(
+                f"unknown option '{key}' for detector {name}.{hint} "
+                f"Detector options: {', '.join(valid)}."
+            )
+    backbone = str(options.get("backbone", "resnet18"))
+    if name in _DETR:
+        from imgrec.models.detr import check_detr
+
+        check_detr(name, backbone=backbone, pretrained=pretrained)
+    else:
+        _refuse_detr_options(name, [k for k in options if k not in ("backbone", "width")])
+        _check_family(name, backbone=backbone, pretrained=pretrained)
+    if pretrained:
+        from imgrec.models.pretrained_lite import lite0_weights_path
+
+        lite0_weights_path()
+    if weights is not None:
+        from imgrec.models.weights import check_weights_file
+
+        check_weights_file(weights)
 
 
 def _load_matching(model: Detector, path: Path) -> None:

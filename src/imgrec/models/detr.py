@@ -28,7 +28,14 @@ from torch import nn
 from imgrec.errors import ModelError
 from imgrec.models.detectors import _BACKBONES, Detector
 
-__all__ = ["DETR_BACKBONES", "DETR_FAMILIES", "DETR_OPTIONS", "DetrDetector", "build_detr"]
+__all__ = [
+    "DETR_BACKBONES",
+    "DETR_FAMILIES",
+    "DETR_OPTIONS",
+    "DetrDetector",
+    "build_detr",
+    "check_detr",
+]
 
 DETR_FAMILIES = ("detr", "conditional_detr")
 DETR_BACKBONES = _BACKBONES  # all of imgrec's detector backbones
@@ -261,6 +268,20 @@ class DetrDetector(Detector):
         return out
 
 
+def check_detr(family: str, *, backbone: str, pretrained: bool) -> None:
+    """What :func:`build_detr` refuses before building: an unknown backbone, ``pretrained``
+    on a backbone without offline ImageNet weights."""
+    if backbone not in DETR_BACKBONES:
+        raise ModelError(
+            f"unknown backbone '{backbone}' for {family}; use one of {', '.join(DETR_BACKBONES)}."
+        )
+    if pretrained and backbone != "efficientnet_lite0":
+        raise ModelError(
+            f"no offline ImageNet weights for {family} on '{backbone}'; use "
+            "-o backbone=efficientnet_lite0 with --pretrained, or start from --weights FILE."
+        )
+
+
 def build_detr(
     family: str,
     *,
@@ -273,15 +294,7 @@ def build_detr(
     """``family`` (``detr`` | ``conditional_detr``) on ``backbone``; ``options`` are
     :data:`DETR_OPTIONS` keys (None: the library's default). The detector's ``options`` record
     every resolved value, so ``create_detector(family, **detector.options)`` rebuilds it."""
-    if backbone not in DETR_BACKBONES:
-        raise ModelError(
-            f"unknown backbone '{backbone}' for {family}; use one of {', '.join(DETR_BACKBONES)}."
-        )
-    if pretrained and backbone != "efficientnet_lite0":
-        raise ModelError(
-            f"no offline ImageNet weights for {family} on '{backbone}'; use "
-            "-o backbone=efficientnet_lite0 with --pretrained, or start from --weights FILE."
-        )
+    check_detr(family, backbone=backbone, pretrained=pretrained)
     from transformers import ConditionalDetrForObjectDetection, DetrForObjectDetection
 
     cfg = _config(family, num_classes, options)

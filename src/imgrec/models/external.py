@@ -13,7 +13,7 @@ import difflib
 import inspect
 import json
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from imgrec.models.base import ImageClassifier
 __all__ = [
     "TimmClassifier",
     "TorchvisionClassifier",
+    "check",
     "constructor_options",
     "create",
     "list_names",
@@ -294,6 +295,50 @@ def constructor_options(name: str) -> dict[str, Any]:
     return _constructor(_split(name)[2])[0]
 
 
+def _checked_options(
+    name: str, prefix: str, entry: Callable[..., Any], options: Mapping[str, Any]
+) -> tuple[dict[str, Any], set[str] | None]:
+    """:func:`_constructor` of ``entry``, once ``options`` are JSON values it accepts."""
+    try:
+        json.dumps(dict(options))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"options of '{name}' must be JSON values (numbers, strings, booleans, "
+                         f"lists): {exc}.") from exc  # fmt: skip
+    valid, accepted = _constructor(entry)
+    unknown = sorted(set(options) - set(valid))
+    if unknown and accepted is not None:
+        raise ModelError(
+            f"unknown option(s) {unknown} for model '{name}'; the {prefix} constructor accepts: "
+            f"{', '.join(sorted(valid)) or '(none)'}."
+        )
+    return valid, accepted
+
+
+def check(
+    name: str,
+    *,
+    weights: str | Path | None,
+    pretrained: bool,
+    offline: bool,
+    cache_dir: Path | None,
+    options: Mapping[str, Any],
+) -> None:
+    """What :func:`create` would refuse, found without building the model: an unknown name (the
+    nearest named), an unknown option, a torchvision weights name that does not exist, a
+    weights file that cannot be opened, and, ``offline``, published weights not in the cache."""
+    from imgrec.models import weights as wt
+
+    prefix, arch, entry = _split(name)
+    _checked_options(name, prefix, entry, options)
+    tv_weights = wt.torchvision_weights(arch, weights, pretrained) if prefix == "tv" else None
+    if weights is not None and tv_weights is None:  # a local file
+        wt.check_weights_file(weights)
+    elif offline and tv_weights is not None:
+        wt.check_torchvision_cached(arch, tv_weights, cache_dir=cache_dir)
+    elif offline and pretrained and prefix == "timm":
+        wt.check_timm_cached(arch, cache_dir=cache_dir)
+
+
 def create(
     name: str,
     *,
@@ -310,18 +355,7 @@ def create(
     from imgrec.models import weights as wt
 
     prefix, arch, entry = _split(name)
-    try:
-        json.dumps(options)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"options of '{name}' must be JSON values (numbers, strings, booleans, "
-                         f"lists): {exc}.") from exc  # fmt: skip
-    valid, accepted = _constructor(entry)
-    unknown = sorted(set(options) - set(valid))
-    if unknown and accepted is not None:
-        raise ModelError(
-            f"unknown option(s) {unknown} for model '{name}'; the {prefix} constructor accepts: "
-            f"{', '.join(sorted(valid)) or '(none)'}."
-        )
+    valid, accepted = _checked_options(name, prefix, entry, options)
     kwargs = dict(options)
     size_key = "image_size" if prefix == "tv" else "img_size"
     if accepted is not None and size_key in accepted:

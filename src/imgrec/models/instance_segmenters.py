@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from imgrec.models.detectors import (
     _TinyBackbone,
 )
 
-__all__ = ["create_instance_segmenter", "list_instance_segmenters"]
+__all__ = ["check_instance_segmenter", "create_instance_segmenter", "list_instance_segmenters"]
 
 _FAMILIES = ("tinymask", "maskrcnn")
 
@@ -67,20 +68,15 @@ def _small_heads(k: int, channels: int, img_size: int) -> dict[str, Any]:
     }
 
 
-def _build(
-    family: str, k: int, *, backbone: str, img_size: int, width: int, pretrained: bool
-) -> nn.Module:
-    from torchvision.models.detection import MaskRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-
+def _check_family(family: str, *, backbone: str, pretrained: bool) -> None:
+    """What :func:`_build` refuses before building anything."""
     if family == "tinymask":
         if pretrained:
             raise ModelError(
                 "tinymask has no pretrained weights; use maskrcnn with "
                 "-o backbone=efficientnet_lite0 --pretrained, or train tinymask from scratch."
             )
-        net = _TinyBackbone(width)
-        return MaskRCNN(net, num_classes=None, **_small_heads(k, net.out_channels, img_size))
+        return
     if backbone not in _BACKBONES:
         raise ModelError(
             f"unknown backbone '{backbone}' for maskrcnn; use one of {', '.join(_BACKBONES)}."
@@ -90,6 +86,67 @@ def _build(
             f"no offline ImageNet weights for '{backbone}'; use -o backbone=efficientnet_lite0 "
             "with --pretrained, or start from --weights FILE (a torchvision COCO .pth)."
         )
+
+
+def _check_name(name: str) -> None:
+    if name not in _FAMILIES:
+        near = difflib.get_close_matches(name, _FAMILIES, n=1)
+        hint = f" Did you mean '{near[0]}'?" if near else ""
+        raise ModelError(
+            f"unknown instance segmenter '{name}'.{hint} Instance segmenters: "
+            f"{', '.join(_FAMILIES)}."
+        )
+
+
+_OPTIONS = ("backbone", "width")  # create_instance_segmenter's model options (-o)
+
+
+def check_instance_segmenter(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """What :func:`create_instance_segmenter` would refuse, found without building the model:
+    an unknown name or option (the nearest named), an unknown backbone, ``pretrained`` where no
+    offline weights exist, a weights file that cannot be opened.
+
+    Raises:
+        ModelError: what :func:`create_instance_segmenter` would raise for the same arguments.
+    """
+    options = dict(options or {})
+    _check_name(name)
+    for key in options:
+        if key not in _OPTIONS:
+            near = difflib.get_close_matches(key, _OPTIONS, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise ModelError(
+                f"unknown option '{key}' for instance segmenter {name}.{hint} "
+                f"Its options: {', '.join(_OPTIONS)}."
+            )
+    backbone = str(options.get("backbone", "resnet18"))
+    _check_family(name, backbone=backbone, pretrained=pretrained)
+    if pretrained:
+        from imgrec.models.pretrained_lite import lite0_weights_path
+
+        lite0_weights_path()
+    if weights is not None:
+        from imgrec.models.weights import check_weights_file
+
+        check_weights_file(weights)
+
+
+def _build(
+    family: str, k: int, *, backbone: str, img_size: int, width: int, pretrained: bool
+) -> nn.Module:
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    _check_family(family, backbone=backbone, pretrained=pretrained)
+    if family == "tinymask":
+        net = _TinyBackbone(width)
+        return MaskRCNN(net, num_classes=None, **_small_heads(k, net.out_channels, img_size))
     sizes: dict[str, Any] = {
         "min_size": img_size,
         "max_size": img_size,
@@ -138,13 +195,7 @@ def create_instance_segmenter(
             offline, a missing or unusable weights file.
     """
     del offline  # nothing is ever downloaded here
-    if name not in _FAMILIES:
-        near = difflib.get_close_matches(name, _FAMILIES, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise ModelError(
-            f"unknown instance segmenter '{name}'.{hint} Instance segmenters: "
-            f"{', '.join(_FAMILIES)}."
-        )
+    _check_name(name)
     if num_classes < 1:
         raise ModelError(f"an instance segmenter needs at least one class, got {num_classes}.")
     net: nn.Module = _build(

@@ -14,7 +14,7 @@ import inspect
 import json
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from imgrec.errors import ModelError
 from imgrec.models import external
 from imgrec.models.base import ImageClassifier
 
-__all__ = ["create_model", "list_models", "model_options", "register_model"]
+__all__ = ["check_model", "create_model", "list_models", "model_options", "register_model"]
 
 Builder = Callable[..., ImageClassifier]
 _REGISTRY: dict[str, Builder] = {}
@@ -94,17 +94,8 @@ def create_model(
             pretrained=pretrained, offline=offline, cache_dir=cache_dir, options=options,
         )  # fmt: skip
     else:
-        if pretrained and weights is None:
-            raise ModelError(
-                f"model '{name}' has no published pretrained weights; train it, or pass a local "
-                "weights file with --weights PATH."
-            )
-        builder, defaults = _builder(name), model_options(name)
-        if unknown := sorted(set(options) - set(defaults)):
-            raise ModelError(f"unknown option(s) {unknown} for model '{name}'; valid options "
-                             f"(with defaults): {defaults}.")  # fmt: skip
-        hints = typing.get_type_hints(builder)
-        options = defaults | {k: _coerce(name, k, v, hints[k]) for k, v in options.items()}
+        builder = _builder(name)
+        options = _builtin_options(name, weights=weights, pretrained=pretrained, options=options)
         model = builder(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **options)
         if weights is not None:
             from imgrec.models.weights import load_weights
@@ -113,6 +104,54 @@ def create_model(
     model.architecture = name
     model.options = json.loads(json.dumps(options | model.options))  # builder-resolved win
     return model
+
+
+def check_model(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    offline: bool = False,
+    cache_dir: Path | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """What :func:`create_model` would refuse, found without building the model or reading
+    data: an unknown name (the nearest one named), an unknown or mistyped option,
+    ``pretrained`` without published weights (``tv:``/``timm:`` ``offline``: weights not in the
+    cache), a weights file that is missing or cannot be opened (it is not loaded).
+
+    Raises:
+        ModelError: what :func:`create_model` would raise for the same arguments.
+    """
+    options = dict(options or {})
+    if ":" in name:
+        external.check(
+            name, weights=weights, pretrained=pretrained, offline=offline, cache_dir=cache_dir,
+            options=options,
+        )  # fmt: skip
+        return
+    _builtin_options(name, weights=weights, pretrained=pretrained, options=options)
+    if weights is not None:
+        from imgrec.models.weights import check_weights_file
+
+        check_weights_file(weights)
+
+
+def _builtin_options(
+    name: str, *, weights: str | Path | None, pretrained: bool, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The built-in model ``name``'s options, checked and with its defaults filled in."""
+    builder, defaults = _builder(name), model_options(name)
+    if pretrained and weights is None:
+        raise ModelError(
+            f"model '{name}' has no published pretrained weights; train it, or pass a local "
+            "weights file with --weights PATH."
+        )
+    if unknown := sorted(set(options) - set(defaults)):
+        raise ModelError(f"unknown option(s) {unknown} for model '{name}'; valid options "
+                         f"(with defaults): {defaults}.")  # fmt: skip
+    hints = typing.get_type_hints(builder)
+    return defaults | {k: _coerce(name, k, v, hints[k]) for k, v in options.items()}
 
 
 def _builder(name: str) -> Builder:

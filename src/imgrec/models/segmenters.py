@@ -35,6 +35,7 @@ from imgrec.models.weights import LoadReport, _listing, _read, _state_dict, _str
 
 __all__ = [
     "Segmenter",
+    "check_segmenter",
     "create_segmenter",
     "list_segmenters",
     "load_segmenter_weights",
@@ -179,6 +180,41 @@ def _resolve_options(
     return resolved
 
 
+def _check_name(name: str) -> None:
+    if name not in _FAMILIES:
+        near = difflib.get_close_matches(name, _FAMILIES, n=1)
+        hint = f" Did you mean '{near[0]}'?" if near else ""
+        raise ModelError(f"unknown segmenter '{name}'.{hint} Segmenters: {', '.join(_FAMILIES)}.")
+
+
+def check_segmenter(
+    name: str,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """What :func:`create_segmenter` would refuse, found without building the segmenter: an
+    unknown name or option (the nearest named), an option out of range, ``pretrained`` where no
+    offline weights exist, a weights file that cannot be opened.
+
+    Raises:
+        ModelError: what :func:`create_segmenter` would raise for the same arguments.
+    """
+    options = dict(options or {})
+    _check_name(name)
+    backbone = options.pop("backbone", None)
+    _resolve_options(name, None if backbone is None else str(backbone), pretrained, options)
+    if pretrained:
+        from imgrec.models.pretrained_lite import lite0_weights_path
+
+        lite0_weights_path()
+    if weights is not None:
+        from imgrec.models.weights import check_weights_file
+
+        check_weights_file(weights)
+
+
 def create_segmenter(
     name: str,
     *,
@@ -211,10 +247,7 @@ def create_segmenter(
         ModelError: unknown name, backbone or option; missing or unusable weights file.
     """
     del img_size, offline  # see Args: neither changes what is built
-    if name not in _FAMILIES:
-        near = difflib.get_close_matches(name, _FAMILIES, n=1)
-        hint = f" Did you mean '{near[0]}'?" if near else ""
-        raise ModelError(f"unknown segmenter '{name}'.{hint} Segmenters: {', '.join(_FAMILIES)}.")
+    _check_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ModelError(f"a segmenter needs at least one class, got num_classes={num_classes!r}.")
     if weights is not None and not Path(weights).is_file():  # before minutes of building

@@ -22,12 +22,16 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from imgrec._files import atomic_path
 from imgrec.errors import ModelError
 from imgrec.models.base import ImageClassifier
 
 __all__ = [
     "LoadReport",
     "adapt_input_channels",
+    "check_timm_cached",
+    "check_torchvision_cached",
+    "check_weights_file",
     "load_timm",
     "load_torchvision",
     "load_weights",
@@ -97,6 +101,42 @@ def _refused(source: Path, exc: Exception) -> ModelError:
         "save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')\"\n"
         f"and pass --weights model.safetensors. ({type(exc).__name__}: {str(exc)[:200]})"
     )
+
+
+def check_weights_file(source: str | Path) -> Path:
+    """``source`` checked as a weights file :func:`load_weights` can open, without loading it:
+    it exists, is a readable file, has a known suffix and, for safetensors, a whole header.
+
+    Raises:
+        ModelError: naming the file, what is wrong with it and what to give instead.
+    """
+    path = Path(source).expanduser()
+    kinds = f".safetensors or a {'/'.join(sorted(_TORCH_SUFFIXES))} state dict"
+    if not path.is_file():
+        what = "is a folder, not a weights file" if path.is_dir() else "weights file not found"
+        raise ModelError(f"{path}: {what}. Give the path of a {kinds}, or leave out --weights.")
+    suffix = path.suffix.lower()
+    if suffix != ".safetensors" and suffix not in _TORCH_SUFFIXES:
+        raise ModelError(
+            f"{path}: unsupported weights file type '{suffix}'; use .safetensors "
+            f"or a state dict saved as {', '.join(sorted(_TORCH_SUFFIXES))}."
+        )
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the weights file ({exc.strerror or exc}).") from exc
+    size = path.stat().st_size
+    if suffix == ".safetensors":  # 8 bytes little-endian header length, then a JSON header
+        length = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
+        if not 0 < length <= size - 8 or head[8:9] != b"{":
+            raise ModelError(
+                f"{path}: not a safetensors file (no valid header in its first bytes; cut short "
+                "or another format?). Save the weights again, or give another file."
+            )
+    elif size == 0:
+        raise ModelError(f"{path}: the weights file is empty. Save the weights again.")
+    return path
 
 
 def _read(source: Path) -> Any:
@@ -313,9 +353,8 @@ def save_weights(model: nn.Module, path: Path) -> Path:
     if isinstance(model, ImageClassifier):
         meta |= {"architecture": model.architecture, "options": json.dumps(model.options)}
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
@@ -384,17 +423,30 @@ def torchvision_weights(arch: str, weights: str | Path | None, pretrained: bool)
         ) from exc
 
 
+def _torchvision_file(entry: Any, cache_dir: Path | None) -> tuple[Path, str]:
+    """Where the torch hub cache keeps ``entry``'s file, and how to put it there."""
+    hub = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir())
+    file = hub / "checkpoints" / Path(urlparse(entry.url).path).name
+    return file, f"Download {entry.url} and put it at exactly {file}."
+
+
+def check_torchvision_cached(arch: str, entry: Any, *, cache_dir: Path | None) -> None:
+    """Raise :class:`ModelError` (where to put the file) unless the torchvision weights entry
+    ``entry`` of ``tv:<arch>`` is in the torch hub cache: what offline loading needs."""
+    file, how = _torchvision_file(entry, cache_dir)
+    if not file.is_file():
+        raise _not_cached(f"tv:{arch}", [file], how, True)
+
+
 def load_torchvision(
     arch: str, entry: Any, *, offline: bool, cache_dir: Path | None, **kwargs: Any
 ) -> nn.Module:
     """``torchvision.models.get_model(arch, weights=entry)`` from the torch hub cache."""
     import torchvision.models as tvm
 
-    hub = Path(cache_dir) if cache_dir is not None else Path(torch.hub.get_dir())
-    file = hub / "checkpoints" / Path(urlparse(entry.url).path).name
-    how = f"Download {entry.url} and put it at exactly {file}."
-    if offline and not file.is_file():
-        raise _not_cached(f"tv:{arch}", [file], how, offline)
+    file, how = _torchvision_file(entry, cache_dir)
+    if offline:
+        check_torchvision_cached(arch, entry, cache_dir=cache_dir)
     with _download_guard(cache_dir):
         try:
             return tvm.get_model(arch, weights=entry, **kwargs)
@@ -438,6 +490,23 @@ def _timm_cache(cfg: Any, cache_dir: Path | None) -> tuple[Path | None, list[Pat
     return None, looked, " Or: ".join(how), probe
 
 
+def _timm_pretrained_cfg(arch: str) -> Any:
+    import timm
+
+    cfg = timm.models.get_pretrained_cfg(arch)
+    if cfg is None or not (cfg.hf_hub_id or cfg.url):
+        raise ModelError(f"timm publishes no pretrained weights for timm:{arch}; use --weights.")
+    return cfg
+
+
+def check_timm_cached(arch: str, *, cache_dir: Path | None) -> None:
+    """Raise :class:`ModelError` (where to put the file) unless timm publishes weights for
+    ``timm:<arch>`` and they are in its caches: what offline loading needs. No download."""
+    cached, looked, how, _ = _timm_cache(_timm_pretrained_cfg(arch), cache_dir)
+    if cached is None:
+        raise _not_cached(f"timm:{arch}", looked, how, True)
+
+
 def load_timm(
     arch: str, *, pretrained: bool, offline: bool, cache_dir: Path | None, **kwargs: Any
 ) -> nn.Module:
@@ -446,10 +515,7 @@ def load_timm(
 
     if not pretrained:
         return timm.create_model(arch, **kwargs)
-    cfg = timm.models.get_pretrained_cfg(arch)
-    if cfg is None or not (cfg.hf_hub_id or cfg.url):
-        raise ModelError(f"timm publishes no pretrained weights for timm:{arch}; use --weights.")
-    cached, looked, how, probe = _timm_cache(cfg, cache_dir)
+    cached, looked, how, probe = _timm_cache(_timm_pretrained_cfg(arch), cache_dir)
     if cached is not None:  # load that file directly: no network round trip at all
         overlay = {"file": str(cached), "source": None}
         return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)

@@ -1,8 +1,8 @@
 """The FastAPI application: JSON API, live WebSocket feed, pages and the worker processes.
 
 ``create_app(config)`` builds everything from a :class:`ServerConfig`; ``imgrec serve`` runs it
-with uvicorn. The run database is the only message bus (ARCHITECTURE.md, "Watch"): workers write
-epochs and states, the live feed reads them, so a restarted server picks up where it was.
+with uvicorn. The run database is the only message bus (docs/ARCHITECTURE.md, "Watch"): workers
+write epochs and states, the live feed reads them, so a restarted server picks up where it was.
 """
 
 from __future__ import annotations

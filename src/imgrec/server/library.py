@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from imgrec._files import atomic_write_text
 from imgrec.errors import DatasetError
 from imgrec.server.dataset_checks import Checked, check_classification, check_detection
 from imgrec.server.mask_checks import check_segmentation
@@ -293,6 +294,4 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))

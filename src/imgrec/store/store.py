@@ -11,12 +11,12 @@ import contextlib
 import math
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from imgrec.store.tables import (
     DatasetRow,
     EpochRow,
     EpochValueRow,
+    ExperimentRow,
     RunMetricRow,
     RunRow,
     utcnow,
@@ -312,6 +313,41 @@ class Store(ExperimentQueries, WebQueries):
                 select(EpochRow).where(EpochRow.run_id == run_id).order_by(EpochRow.epoch)
             ).all()
             return [EpochInfo.model_validate(r) for r in rows]
+
+    def delete_runs(self, run_ids: Sequence[int]) -> list[RunInfo]:
+        """Delete runs with everything recorded under them (epochs and their values, final
+        metrics, artifact rows), in one transaction; returns the runs as they were.
+
+        An experiment whose best run goes forgets it (``best_run_id`` becomes NULL); Optuna's
+        own trial rows stay. Files are not touched: the run directory is the caller's.
+
+        Raises:
+            NotFoundError: an id is unknown; nothing is deleted then.
+        """
+        ids = sorted({int(i) for i in run_ids})
+        if not ids:
+            return []
+        with self.session() as s:
+            rows = s.scalars(select(RunRow).where(RunRow.id.in_(ids)).order_by(RunRow.id)).all()
+            missing = sorted(set(ids) - {r.id for r in rows})
+            if missing:
+                raise NotFoundError(
+                    f"no run {', '.join(map(str, missing))} in {safe_url(self.url)}; nothing was "
+                    "deleted (see `imgrec runs list`)."
+                )
+            gone = [RunInfo.model_validate(r) for r in rows]
+            s.expunge_all()  # bulk deletes below; no ORM object may flush over them
+            epochs = select(EpochRow.id).where(EpochRow.run_id.in_(ids))
+            s.execute(delete(EpochValueRow).where(EpochValueRow.epoch_id.in_(epochs)))
+            for child in (EpochRow, RunMetricRow, ArtifactRow):
+                s.execute(delete(child).where(child.run_id.in_(ids)))
+            s.execute(
+                update(ExperimentRow)
+                .where(ExperimentRow.best_run_id.in_(ids))
+                .values(best_run_id=None)
+            )
+            s.execute(delete(RunRow).where(RunRow.id.in_(ids)))
+            return gone
 
     def artifacts(self, run_id: int) -> list[ArtifactInfo]:
         with self.session() as s:

@@ -1,12 +1,14 @@
 """The LightningModule every task shares: optimiser, schedules, parameter groups.
 
 A task subclass supplies the loss and metrics; this base builds AdamW or SGD with a lower learning
-rate for a pretrained backbone, and a per-step schedule (cosine with linear warm-up, or one-cycle).
+rate for a pretrained backbone, and a per-step schedule (cosine with linear warm-up, or one-cycle)
+that a resumed run re-plans when it is asked for another number of epochs.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,7 +29,8 @@ def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int, floor: floa
 
 
 class _WarmupCosine:
-    """Picklable-free schedule callable (LambdaLR stores no state for it)."""
+    """Picklable-free schedule callable; LambdaLR keeps its ``__dict__`` (the plan: warm-up and
+    total steps) in the checkpoint and restores it on resume."""
 
     def __init__(self, warmup_steps: int, total_steps: int) -> None:
         self.warmup_steps = warmup_steps
@@ -110,3 +113,60 @@ class TaskModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def replan_schedule(self) -> str | None:
+        """After a resume, re-plan the learning-rate schedule for the epochs asked now.
+
+        The checkpoint restores the scheduler with the plan it was made with (its total steps).
+        When the run now asks for another number of epochs (``--resume --epochs N``), the plan
+        becomes the one a run asked for N epochs from the start would have had; the steps
+        already taken keep their place on it. A finished cosine run given more epochs thus
+        climbs back to the new curve's rate at this step (a warm restart) and decays to the new
+        end, instead of training on at the final rate (1e-5 for lr 1e-3) and gaining nothing;
+        one-cycle, which refuses to step past its planned end, gets its phases stretched the
+        same way. ``train.scheduler: none`` has no plan to change.
+
+        Returns:
+            One line saying what changed, or None when the plan is the same.
+        """
+        configs = self.trainer.lr_scheduler_configs
+        if not configs:
+            return None
+        live = configs[0].scheduler
+        cfg = self.train_config
+        total = cfg.epochs * self.steps_per_epoch
+        planned = _planned_steps(live)
+        if planned is None or planned == total:
+            return None
+        if isinstance(live, torch.optim.lr_scheduler.OneCycleLR):
+            fresh = self.configure_optimizers()["lr_scheduler"]["scheduler"]  # its plan only
+            live.total_steps = fresh.total_steps
+            live._schedule_phases = fresh._schedule_phases  # the plan: where each phase ends
+        else:
+            for fn in getattr(live, "lr_lambdas", []):
+                if isinstance(fn, _WarmupCosine):
+                    fn.total_steps = total
+        groups = live.optimizer.param_groups
+        before = float(groups[-1]["lr"])
+        with warnings.catch_warnings():  # get_lr() outside step() warns; asked here on purpose
+            warnings.simplefilter("ignore")
+            rates = live.get_lr()
+        for group, rate in zip(groups, rates, strict=True):
+            group["lr"] = rate
+        live._last_lr = [float(group["lr"]) for group in groups]
+        return (
+            f"the {cfg.scheduler} learning-rate schedule was planned for "
+            f"{planned / self.steps_per_epoch:g} epochs; re-planned for {cfg.epochs} as if asked "
+            f"from the start, it continues at step {live.last_epoch} with lr "
+            f"{float(groups[-1]['lr']):.3g} (was {before:.3g})."
+        )
+
+
+def _planned_steps(scheduler: Any) -> int | None:
+    """The total steps a scheduler was planned for (None: one whose plan imgrec does not know)."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR):
+        return int(scheduler.total_steps)
+    for fn in getattr(scheduler, "lr_lambdas", []):
+        if isinstance(fn, _WarmupCosine):
+            return fn.total_steps
+    return None

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from imgrec.errors import ConfigError
 
@@ -86,6 +87,25 @@ class TaskSpec:
     def recognises(self, folder: Path) -> str | None:
         """The layout name when ``folder`` (an extracted dataset) is one of this task's."""
         raise NotImplementedError
+
+    def check_model(
+        self,
+        name: str,
+        *,
+        weights: str | None,
+        pretrained: bool,
+        offline: bool,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Raise :class:`~imgrec.errors.ModelError` for what building model ``name`` would
+        refuse, found before any data is read and without building it: an unknown name or
+        option (the nearest named), ``pretrained`` where no offline weights exist, a weights
+        file that cannot be opened. The base checks nothing."""
+
+    def check_listing(self, folder: Path) -> None:
+        """Raise :class:`~imgrec.errors.DatasetError` when the names of the files and folders
+        in ``folder`` alone show the dataset cannot be trained on (no image is opened). The
+        base checks nothing; the full check comes when the data is read."""
 
 
 _TASKS: dict[str, TaskSpec] = {}

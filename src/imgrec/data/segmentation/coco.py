@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from imgrec._files import atomic_path
 from imgrec.data.detection.coco import coco_files, read_coco
 from imgrec.data.detection.masks import rle_string_counts
 from imgrec.data.detection.model import DetectionProblem
@@ -166,9 +166,8 @@ def _paint(
 
 
 def _write(path: Path, canvas: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    Image.fromarray(canvas, "L").save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(canvas, "L").save(tmp, format="PNG")
 
 
 def read_coco_segmentation(root: Path, source: Path, work_dir: Path) -> SegmentationDataset:

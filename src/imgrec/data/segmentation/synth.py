@@ -8,13 +8,13 @@ where the drawing covers at least half of the pixel. The generator never lets sh
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from imgrec._files import make_temp_dir
 from imgrec.data.manifest import Split
 from imgrec.data.synth import DEFAULT_CLASSES, ShapesRecord, render_image, render_mask
 from imgrec.errors import ConfigError, DatasetError
@@ -81,7 +81,7 @@ def write_shapes_segmentation(
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     counts = rng.integers(min_objects, max_objects + 1, size=total)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    tmp = make_temp_dir(out.parent, prefix=f"{out.name}.tmp-")
     try:
         for i in range(total):
             pixels, record = render_image(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -33,3 +34,19 @@ class DetectTask(TaskSpec):
         from imgrec.data.detection import detect_layout
 
         return detect_layout(folder)
+
+    def check_model(
+        self,
+        name: str,
+        *,
+        weights: str | None,
+        pretrained: bool,
+        offline: bool,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Checked, without building, by :func:`imgrec.models.detectors.check_detector`;
+        ``offline`` changes nothing: these models never download weights."""
+        del offline
+        from imgrec.models.detectors import check_detector
+
+        check_detector(name, weights=weights, pretrained=pretrained, options=options)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -41,3 +42,20 @@ class InstanceTask(TaskSpec):
         if detect_layout(folder) != "coco" or not is_coco_segmentation(folder):
             return None
         return "coco"
+
+    def check_model(
+        self,
+        name: str,
+        *,
+        weights: str | None,
+        pretrained: bool,
+        offline: bool,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Checked, without building, by
+        :func:`imgrec.models.instance_segmenters.check_instance_segmenter`; ``offline`` changes
+        nothing: these models never download weights."""
+        del offline
+        from imgrec.models.instance_segmenters import check_instance_segmenter
+
+        check_instance_segmenter(name, weights=weights, pretrained=pretrained, options=options)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -34,3 +35,19 @@ class SegmentTask(TaskSpec):
         from imgrec.data.segmentation import detect_segmentation_layout
 
         return detect_segmentation_layout(folder)
+
+    def check_model(
+        self,
+        name: str,
+        *,
+        weights: str | None,
+        pretrained: bool,
+        offline: bool,
+        options: Mapping[str, Any],
+    ) -> None:
+        """Checked, without building, by :func:`imgrec.models.segmenters.check_segmenter`;
+        ``offline`` changes nothing: these models never download weights."""
+        del offline
+        from imgrec.models.segmenters import check_segmenter
+
+        check_segmenter(name, weights=weights, pretrained=pretrained, options=options)
