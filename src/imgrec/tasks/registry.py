@@ -67,6 +67,7 @@ class TaskSpec:
     summary_metric: ClassVar[str]
     runner: ClassVar[str]
     default_model: ClassVar[str] = "simple_cnn"
+    model_check: ClassVar[str] = ""  # "module:function" checking a model without building it
     data_needs: ClassVar[str] = ""
 
     @property
@@ -100,7 +101,12 @@ class TaskSpec:
         """Raise :class:`~imgrec.errors.ModelError` for what building model ``name`` would
         refuse, found before any data is read and without building it: an unknown name or
         option (the nearest named), ``pretrained`` where no offline weights exist, a weights
-        file that cannot be opened. The base checks nothing."""
+        file that cannot be opened. The base calls the task's ``model_check`` function
+        (``offline`` aside: its models never download weights), or checks nothing."""
+        if self.model_check:
+            module, function = self.model_check.split(":")
+            check = getattr(importlib.import_module(module), function)
+            check(name, weights=weights, pretrained=pretrained, options=options)
 
     def check_listing(self, folder: Path) -> None:
         """Raise :class:`~imgrec.errors.DatasetError` when the names of the files and folders

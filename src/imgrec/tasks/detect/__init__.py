@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -27,6 +26,7 @@ class DetectTask(TaskSpec):
     )
     summary_metric: ClassVar[str] = "map"
     runner: ClassVar[str] = "imgrec.engine.detect_runner:DetectRunner"
+    model_check: ClassVar[str] = "imgrec.models.detectors:check_detector"
     default_model: ClassVar[str] = "tinydet"
 
     def recognises(self, folder: Path) -> str | None:
@@ -34,19 +34,3 @@ class DetectTask(TaskSpec):
         from imgrec.data.detection import detect_layout
 
         return detect_layout(folder)
-
-    def check_model(
-        self,
-        name: str,
-        *,
-        weights: str | None,
-        pretrained: bool,
-        offline: bool,
-        options: Mapping[str, Any],
-    ) -> None:
-        """Checked, without building, by :func:`imgrec.models.detectors.check_detector`;
-        ``offline`` changes nothing: these models never download weights."""
-        del offline
-        from imgrec.models.detectors import check_detector
-
-        check_detector(name, weights=weights, pretrained=pretrained, options=options)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -30,6 +29,7 @@ class InstanceTask(TaskSpec):
     )
     summary_metric: ClassVar[str] = "mask_map"
     runner: ClassVar[str] = "imgrec.engine.instance_runner:InstanceRunner"
+    model_check: ClassVar[str] = "imgrec.models.instance_segmenters:check_instance_segmenter"
     default_model: ClassVar[str] = "tinymask"
     data_needs: ClassVar[str] = " with polygon or RLE masks in its annotations"
 
@@ -42,20 +42,3 @@ class InstanceTask(TaskSpec):
         if detect_layout(folder) != "coco" or not is_coco_segmentation(folder):
             return None
         return "coco"
-
-    def check_model(
-        self,
-        name: str,
-        *,
-        weights: str | None,
-        pretrained: bool,
-        offline: bool,
-        options: Mapping[str, Any],
-    ) -> None:
-        """Checked, without building, by
-        :func:`imgrec.models.instance_segmenters.check_instance_segmenter`; ``offline`` changes
-        nothing: these models never download weights."""
-        del offline
-        from imgrec.models.instance_segmenters import check_instance_segmenter
-
-        check_instance_segmenter(name, weights=weights, pretrained=pretrained, options=options)

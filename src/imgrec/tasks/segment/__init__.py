@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from imgrec.tasks.registry import MetricSpec, TaskSpec, register_task
 
@@ -28,6 +27,7 @@ class SegmentTask(TaskSpec):
     )
     summary_metric: ClassVar[str] = "miou"
     runner: ClassVar[str] = "imgrec.engine.segment_runner:SegmentRunner"
+    model_check: ClassVar[str] = "imgrec.models.segmenters:check_segmenter"
     default_model: ClassVar[str] = "smallunet"
 
     def recognises(self, folder: Path) -> str | None:
@@ -35,19 +35,3 @@ class SegmentTask(TaskSpec):
         from imgrec.data.segmentation import detect_segmentation_layout
 
         return detect_segmentation_layout(folder)
-
-    def check_model(
-        self,
-        name: str,
-        *,
-        weights: str | None,
-        pretrained: bool,
-        offline: bool,
-        options: Mapping[str, Any],
-    ) -> None:
-        """Checked, without building, by :func:`imgrec.models.segmenters.check_segmenter`;
-        ``offline`` changes nothing: these models never download weights."""
-        del offline
-        from imgrec.models.segmenters import check_segmenter
-
-        check_segmenter(name, weights=weights, pretrained=pretrained, options=options)
